@@ -1,0 +1,62 @@
+"""The dataset card (README.md of a build): Hub YAML metadata plus text for people, rendered from
+the manifest through the template in data_cards/, so every number in it comes from the counts."""
+
+from importlib import resources
+
+import jinja2
+import yaml
+
+from .schema import OUTPUT_SCHEMAS
+
+_HF_DTYPES = {"string": "string", "int64": "int64", "bool": "bool", "int8": "int8"}
+
+
+def size_category(n: int) -> str:
+    """The Hub's size_categories bucket for `n` rows."""
+    for limit, label in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"),
+                         (1_000_000, "100K<n<1M"), (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M")):
+        if n < limit:
+            return label
+    return "100M<n<1B"
+
+
+def metadata(record: dict) -> dict:
+    """Hub YAML: licence, language, task, size, configs (data_files per split), dataset_info."""
+    splits = record["counts"]["splits"]
+    files = record["files"]
+    configs, infos = [], []
+    for name in ("pairs", "sft"):
+        configs.append({
+            "config_name": name,
+            "data_files": [{"split": split, "path": f"data/{name}/{split}-*.parquet"} for split in ("train", "test")],
+            **({"default": True} if name == "pairs" else {}),
+        })
+        infos.append({
+            "config_name": name,
+            "features": [{"name": f.name, "dtype": _HF_DTYPES[str(f.type)]} for f in OUTPUT_SCHEMAS[name]],
+            "splits": [
+                {"name": split, "num_bytes": sum(f["bytes"] for f in files[f"{name}/{split}"]),
+                 "num_examples": splits[name][split]}
+                for split in ("train", "test")
+            ],
+        })
+    total = sum(splits["pairs"].values()) + sum(splits["sft"].values())
+    return {
+        "license": "cc-by-sa-4.0",
+        "language": ["en"],
+        "task_categories": ["text-generation"],
+        "tags": ["stack-exchange", "preference", "dpo", "sft", "stackpref"],
+        "size_categories": [size_category(total)],
+        "pretty_name": "Stack Exchange preference pairs (" + ", ".join(sorted(record["counts"]["sites"])[:4])
+        + (", ..." if len(record["counts"]["sites"]) > 4 else "") + ")",
+        "configs": configs,
+        "dataset_info": infos,
+    }
+
+
+def render(record: dict) -> str:
+    template_text = (resources.files("stackpref.data_cards") / "dataset_card.md.j2").read_text(encoding="utf-8")
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, trim_blocks=True,
+                             lstrip_blocks=True)
+    header = yaml.safe_dump(metadata(record), sort_keys=False, allow_unicode=True)
+    return env.from_string(template_text).render(yaml_header=header, m=record)

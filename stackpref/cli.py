@@ -1,0 +1,101 @@
+"""The `stackpref` command: a thin layer over the library. Heavy imports happen inside commands so
+`stackpref --help` stays fast and never pulls torch, transformers or trl."""
+
+import json
+
+import click
+
+from ._version import __version__
+from .config import field_help, parse_split
+from .errors import StackprefError
+
+
+class _Failure(click.ClickException):
+    """A StackprefError shown as one `Error: ...` line with its class's exit code."""
+
+    def __init__(self, error: StackprefError):
+        super().__init__(str(error))
+        self.exit_code = error.exit_code
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except StackprefError as error:
+            raise _Failure(error) from None
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="stackpref")
+def cli() -> None:
+    """Stack Exchange Q&A to clean, leak-free preference data (prompt, chosen, rejected)."""
+
+
+@cli.command()
+@click.argument("sources", nargs=-1)
+@click.option("--out", "-o", default=None, help=field_help("out") + " Default: ./stackpref-data.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False),
+              help="YAML file with any of these options (flags override it), or a build's manifest.json "
+                   "to reproduce that build.")
+@click.option("--tokenizer", default=None, help=field_help("tokenizer"))
+@click.option("--max-prompt-tokens", type=int, default=None, help=field_help("max_prompt_tokens") + " Default 512.")
+@click.option("--max-length", type=int, default=None, help=field_help("max_length") + " Default 1024.")
+@click.option("--max-prompt-chars", type=int, default=None, help=field_help("max_prompt_chars") + " Default 2048.")
+@click.option("--max-length-chars", type=int, default=None, help=field_help("max_length_chars") + " Default 4096.")
+@click.option("--min-margin", type=int, default=None, help=field_help("min_margin") + " Default 1.")
+@click.option("--max-pairs-per-question", type=int, default=None,
+              help=field_help("max_pairs_per_question") + " Default 10.")
+@click.option("--seed", type=int, default=None, help=field_help("seed") + " Default 42.")
+@click.option("--split", "split_text", default=None, metavar="sft=F,train=F,test=F",
+              help=field_help("split") + " Default sft=0.4,train=0.5,test=0.1.")
+@click.option("--prompt-template", default=None,
+              help=field_help("prompt_template") + r" Default 'Question: {question}\n\nAnswer: '.")
+@click.option("--token-boundary/--no-token-boundary", default=None, help=field_help("token_boundary") + " Default on.")
+@click.option("--trust-remote-code", is_flag=True, default=None, help=field_help("trust_remote_code"))
+@click.option("--overwrite", is_flag=True, help="Replace OUT if it exists (only once the new build succeeded).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress display.")
+def build(sources, out, config_file, split_text, overwrite, quiet, **options) -> None:
+    """Build preference pairs and SFT rows from SOURCES into OUT.
+
+    SOURCES are Posts.xml files, site .7z archives, folders of sites, Parquet/JSONL files in the
+    stack-exchange-paired or stack-exchange-preferences layout, or Hub dataset ids. With none,
+    the bundled sample site is built. OUT gets data/{pairs,sft}/{train,test}-*.parquet, a
+    dataset card (README.md) and manifest.json.
+    """
+    from .config import resolve_config
+    from .pipeline import build as run_build
+
+    if options.get("prompt_template") is not None:
+        options["prompt_template"] = options["prompt_template"].encode().decode("unicode_escape")
+    config = resolve_config(
+        config_file, sources=list(sources) or None, out=out,
+        split=parse_split(split_text) if split_text else None, **options,
+    )
+    result = run_build(config, overwrite=overwrite, progress=not quiet)
+    counts = result.manifest["counts"]["splits"]
+    click.echo(
+        f"wrote {result.out}: pairs train {counts['pairs']['train']:,} / test {counts['pairs']['test']:,}, "
+        f"sft train {counts['sft']['train']:,} / test {counts['sft']['test']:,}; leakage check "
+        f"{'passed' if result.manifest['overlap_check']['passed'] else 'FAILED'}"
+    )
+
+
+@cli.command()
+@click.argument("out", type=click.Path(exists=True, file_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
+@click.option("--examples", type=int, default=3, show_default=True, help="How many example pairs to show.")
+def inspect(out, as_json, examples) -> None:
+    """Summarize a build in OUT: splits, counts per site, margin histogram, the leakage check
+    (recomputed from the Parquet files), and a few example pairs."""
+    from .inspection import print_summary, summarize
+
+    summary = summarize(out, examples=examples)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, ensure_ascii=False))
+    else:
+        print_summary(summary)
+
+
+def main() -> None:
+    cli()

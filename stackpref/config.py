@@ -1,0 +1,135 @@
+"""The build's typed config: every option with its help text, validated with messages that carry
+the value and the fix. Files are loaded strictly: an unknown key is an error, not a silent no-op."""
+
+import dataclasses
+import difflib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from .errors import ConfigError
+from .schema import SPLITS
+
+DEFAULT_TEMPLATE = "Question: {question}\n\nAnswer: "
+
+
+def _opt(default, help: str, **kwargs):
+    return field(default=default, metadata={"help": help}, **kwargs)
+
+
+@dataclass
+class BuildConfig:
+    sources: list[str] = _opt(
+        (), "Inputs: Posts.xml files, site .7z archives, folders of sites, Parquet/JSONL files in the "
+        "stack-exchange-paired or -preferences layout, or Hub dataset ids. None: the bundled sample.",
+    )
+    out: str = _opt("stackpref-data", "Output folder (written atomically).")
+    prompt_template: str = _opt(DEFAULT_TEMPLATE, "Prompt template; must contain {question} (title + body).")
+    token_boundary: bool = _opt(
+        True,
+        "Move the template's trailing whitespace from the prompt to the start of each response, so "
+        "prompt and response meet on a token boundary.",
+    )
+    min_margin: int = _opt(1, "Least pm_score difference between chosen and rejected; ties never pair.")
+    max_pairs_per_question: int = _opt(10, "Most pairs kept per question, picked with --seed.")
+    seed: int = _opt(42, "Seed for the split assignment and the pair sampling.")
+    tokenizer: str | None = _opt(None, "Tokenizer (local path, or Hub name when online) for token lengths.")
+    trust_remote_code: bool = _opt(False, "Allow the tokenizer's own code to run (off unless asked for).")
+    max_prompt_tokens: int = _opt(512, "Drop questions whose prompt is longer (tokens, with --tokenizer).")
+    max_length: int = _opt(1024, "Drop responses whose prompt + response + EOS is longer (tokens).")
+    max_prompt_chars: int = _opt(2048, "Prompt limit in characters when no tokenizer is given.")
+    max_length_chars: int = _opt(4096, "Prompt + response limit in characters when no tokenizer is given.")
+    split: dict[str, float] = _opt(
+        None, "Fractions of question clusters per split: sft (SFT train), train (pairs train), test "
+        "(held out from both).", 
+    )
+
+    def __post_init__(self) -> None:
+        if self.split is None:
+            self.split = {"sft": 0.4, "train": 0.5, "test": 0.1}
+        self.sources = [str(s) for s in self.sources]
+        self.validate()
+
+    def validate(self) -> None:
+        if "{question}" not in self.prompt_template:
+            raise ConfigError(f"prompt_template must contain {{question}}; got {self.prompt_template!r}")
+        if self.min_margin < 1:
+            raise ConfigError(f"min_margin must be >= 1 (ties never pair); got {self.min_margin}")
+        if self.max_pairs_per_question < 1:
+            raise ConfigError(f"max_pairs_per_question must be >= 1; got {self.max_pairs_per_question}")
+        for name in ("max_prompt_tokens", "max_length", "max_prompt_chars", "max_length_chars"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1; got {getattr(self, name)}")
+        if self.max_length <= self.max_prompt_tokens:
+            raise ConfigError(
+                f"max_length ({self.max_length}) must exceed max_prompt_tokens ({self.max_prompt_tokens}) "
+                "to leave room for a response"
+            )
+        unknown = set(self.split) - set(SPLITS)
+        if unknown or set(self.split) != set(SPLITS):
+            raise ConfigError(
+                f"split must name exactly {', '.join(SPLITS)}; got {', '.join(self.split) or 'nothing'}"
+            )
+        if any(v < 0 for v in self.split.values()) or abs(sum(self.split.values()) - 1) > 1e-6:
+            raise ConfigError(f"split fractions must be >= 0 and sum to 1; got {self.split} (sum {sum(self.split.values()):g})")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(BuildConfig)}
+
+
+def field_help(name: str) -> str:
+    return FIELDS[name].metadata["help"]
+
+
+def parse_split(text: str) -> dict[str, float]:
+    """`sft=0.4,train=0.5,test=0.1` -> dict; the config validates names and sum."""
+    fractions = {}
+    for part in text.split(","):
+        name, sep, value = part.partition("=")
+        try:
+            fractions[name.strip()] = float(value)
+        except ValueError:
+            raise ConfigError(f"--split: {part!r} is not NAME=FRACTION (e.g. sft=0.4,train=0.5,test=0.1)") from None
+        if not sep:
+            raise ConfigError(f"--split: {part!r} is not NAME=FRACTION (e.g. sft=0.4,train=0.5,test=0.1)")
+    return fractions
+
+
+def load_config_file(path: str | Path) -> dict:
+    """Options from a YAML build config, or the `config` of a build's manifest.json (to reproduce it)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config ({exc.strerror})") from None
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (yaml.YAMLError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'} ({exc})") from None
+    if isinstance(data, dict) and "config" in data and "counts" in data:
+        data = data["config"]
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config must be a mapping of option: value, got {type(data).__name__}")
+    for key in data:
+        if key not in FIELDS:
+            close = difflib.get_close_matches(key, FIELDS, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(FIELDS)}"
+            raise ConfigError(f"{path}: unknown config key {key!r}{hint}")
+    return data
+
+
+def resolve_config(file: str | Path | None = None, **overrides) -> BuildConfig:
+    """File values, then every override that is not None (command-line flags win)."""
+    values = load_config_file(file) if file else {}
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return BuildConfig(**values)
+    except TypeError as exc:
+        raise ConfigError(f"bad config value: {exc}") from None

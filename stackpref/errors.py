@@ -1,0 +1,31 @@
+"""One exception family; the CLI maps each class to its exit code in one place (cli.main)."""
+
+
+class StackprefError(Exception):
+    """Base of every error stackpref raises on purpose; the message is shown as-is."""
+
+    exit_code = 1
+
+
+class ConfigError(StackprefError):
+    """A build option or config file is wrong; the message names the value and the fix."""
+
+    exit_code = 2
+
+
+class InputError(StackprefError):
+    """An input file is unreadable or malformed; the message names the file and the place."""
+
+    exit_code = 3
+
+
+class OutputExistsError(StackprefError):
+    """The output folder exists and --overwrite was not given."""
+
+    exit_code = 4
+
+
+class MissingDependencyError(StackprefError):
+    """An optional dependency is needed for what was asked; the message has the pip command."""
+
+    exit_code = 5

@@ -1,0 +1,95 @@
+"""Column names and dtypes, defined once: the canonical posts table and the two output tables."""
+
+import pyarrow as pa
+
+QUESTION = 1
+ANSWER = 2
+
+# Every reader yields record batches of exactly this schema. Bodies are already Markdown.
+POSTS = pa.schema(
+    [
+        ("site", pa.string()),  # host name, e.g. "beer.stackexchange.com"
+        ("post_id", pa.int64()),
+        ("post_type", pa.int8()),  # QUESTION or ANSWER; other types are counted and skipped
+        ("parent_id", pa.int64()),  # answers: the question's post_id
+        ("accepted_answer_id", pa.int64()),  # questions
+        ("creation_date", pa.string()),  # ISO 8601 as in the dump
+        ("score", pa.int64()),  # net votes; null when the source has only pm_score
+        ("pm_score", pa.int64()),  # given by the stack-exchange-preferences layout, else null
+        ("accepted", pa.bool_()),  # given by the preferences layout, else derived from the question
+        ("title", pa.string()),
+        ("body", pa.string()),
+        ("tags", pa.list_(pa.string())),
+        ("owner_user_id", pa.int64()),
+        ("owner_display_name", pa.string()),
+        ("license", pa.string()),
+        ("source", pa.string()),  # the input it came from, for error messages and the manifest
+    ]
+)
+
+# Pairs given ready-made by the stack-exchange-paired layout (chosen = response_j).
+GIVEN_PAIRS = pa.schema(
+    [
+        ("site", pa.string()),
+        ("question_id", pa.int64()),
+        ("question", pa.string()),
+        ("creation_date", pa.string()),
+        ("chosen", pa.string()),
+        ("rejected", pa.string()),
+        ("source", pa.string()),
+    ]
+)
+
+_PROVENANCE = [
+    ("question_url", pa.string()),
+    ("license", pa.string()),
+    ("cluster_id", pa.string()),
+    ("split", pa.string()),
+]
+
+PAIRS = pa.schema(
+    [
+        ("prompt", pa.string()),
+        ("chosen", pa.string()),
+        ("rejected", pa.string()),
+        ("site", pa.string()),
+        ("question_id", pa.int64()),
+        ("chosen_id", pa.int64()),
+        ("rejected_id", pa.int64()),
+        ("chosen_score", pa.int64()),
+        ("rejected_score", pa.int64()),
+        ("chosen_pm_score", pa.int64()),
+        ("rejected_pm_score", pa.int64()),
+        ("chosen_accepted", pa.bool_()),
+        ("rejected_accepted", pa.bool_()),
+        ("margin", pa.int64()),
+        ("prompt_length", pa.int64()),  # tokens with --tokenizer, else characters
+        ("chosen_length", pa.int64()),
+        ("rejected_length", pa.int64()),
+        ("question_author", pa.string()),
+        ("chosen_author", pa.string()),
+        ("rejected_author", pa.string()),
+        *_PROVENANCE,
+    ]
+)
+
+SFT = pa.schema(
+    [
+        ("prompt", pa.string()),
+        ("completion", pa.string()),
+        ("site", pa.string()),
+        ("question_id", pa.int64()),
+        ("answer_id", pa.int64()),
+        ("score", pa.int64()),
+        ("pm_score", pa.int64()),
+        ("accepted", pa.bool_()),
+        ("prompt_length", pa.int64()),
+        ("completion_length", pa.int64()),
+        ("question_author", pa.string()),
+        ("answer_author", pa.string()),
+        *_PROVENANCE,
+    ]
+)
+
+OUTPUT_SCHEMAS = {"pairs": PAIRS, "sft": SFT}
+SPLITS = ("sft", "train", "test")

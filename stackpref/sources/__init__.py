@@ -1,0 +1,151 @@
+"""Sources: turn what the user points at into readers of POSTS (or GIVEN_PAIRS) batches.
+
+A source is a Stack Exchange site dump (`Posts.xml`, the site's `.7z`, a folder holding either),
+a folder of several sites, a local Parquet/JSONL file in one of the Hub layouts, or a Hub
+dataset id (`owner/name`, needs network access).
+"""
+
+import hashlib
+import re
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import pyarrow as pa
+
+from ..errors import InputError
+from . import archive, hub_layouts
+from .posts_xml import read_posts_xml
+
+CHUNK_BYTES = 1 << 20
+TABLE_SUFFIXES = (".parquet", ".jsonl", ".json")
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_DUMP_DATE = re.compile(r"[-_](19|20)\d\d([-_]\d\d){0,2}$")
+# Sites that live outside *.stackexchange.com.
+_OWN_DOMAINS = {
+    "stackoverflow": "stackoverflow.com",
+    "serverfault": "serverfault.com",
+    "superuser": "superuser.com",
+    "askubuntu": "askubuntu.com",
+    "mathoverflow": "mathoverflow.net",
+    "stackapps": "stackapps.com",
+}
+
+
+def site_host(name: str) -> str:
+    """Host name of a site from its folder or archive name: `beer-2017` -> beer.stackexchange.com,
+    `datascience.meta.stackexchange.com.7z` as is, `stackoverflow.com-Posts.7z` -> stackoverflow.com."""
+    name = re.sub(r"\.7z$", "", name, flags=re.I)
+    name = re.sub(r"-posts$", "", name, flags=re.I)
+    name = _DUMP_DATE.sub("", name).lower()
+    if "." in name:
+        return name
+    if name in _OWN_DOMAINS:
+        return _OWN_DOMAINS[name]
+    return name.replace("-meta", ".meta") + ".stackexchange.com"
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _file_chunks(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK_BYTES):
+            yield chunk
+
+
+@dataclass(frozen=True)
+class Source:
+    """One input: `kind` is posts_xml, archive, table or hub."""
+
+    kind: str
+    location: str
+    site: str
+
+    @property
+    def path(self) -> Path:
+        return Path(self.location)
+
+    def describe(self) -> dict:
+        """What the manifest records about this input."""
+        info = {"kind": self.kind, "location": self.location, "site": self.site}
+        if self.kind != "hub":
+            info["bytes"] = self.path.stat().st_size
+            info["sha256"] = file_sha256(self.path)
+        return info
+
+    def batches(self, skipped: Counter) -> Iterator[tuple[str, pa.RecordBatch]]:
+        """Yield ('posts', POSTS batch) or ('pairs', GIVEN_PAIRS batch); skipped rows go to `skipped`."""
+        if self.kind == "posts_xml":
+            for batch in read_posts_xml(_file_chunks(self.path), site=self.site, source=self.location, skipped=skipped):
+                yield "posts", batch
+        elif self.kind == "archive":
+            member = archive.find_posts_member(self.path)
+            chunks = archive.iter_member_chunks(self.path, member)
+            label = f"{self.location}:{member}"
+            for batch in read_posts_xml(chunks, site=self.site, source=label, skipped=skipped):
+                yield "posts", batch
+        elif self.kind == "table":
+            yield from hub_layouts.convert_batches(
+                hub_layouts.iter_local_tables(self.path), source=self.location, site=self.site
+            )
+        else:
+            yield from hub_layouts.convert_batches(
+                hub_layouts.iter_hub_dataset(self.location), source=self.location, site=self.site
+            )
+
+
+def bundled_sample() -> Path:
+    """The demo site dump shipped with the package (written by the stackpref team)."""
+    return Path(str(resources.files("stackpref") / "sample" / "coffee.stackexchange.com" / "Posts.xml"))
+
+
+def _site_dir(folder: Path) -> Source | None:
+    posts = next((p for p in folder.iterdir() if p.name.lower() == "posts.xml"), None)
+    return Source("posts_xml", str(posts), site_host(folder.name)) if posts else None
+
+
+def resolve(location: str) -> list[Source]:
+    """Every source found at one location, in a stable (sorted) order."""
+    path = Path(location)
+    if path.is_file():
+        suffix = path.suffix.lower()
+        if suffix == ".xml":
+            return [Source("posts_xml", str(path), site_host(path.resolve().parent.name))]
+        if suffix == ".7z":
+            return [Source("archive", str(path), site_host(path.name))]
+        if suffix in TABLE_SUFFIXES:
+            return [Source("table", str(path), path.stem)]
+        raise InputError(f"{path}: unsupported file type {suffix or '(none)'}; expected Posts.xml, a site .7z, .parquet or .jsonl")
+    if path.is_dir():
+        site = _site_dir(path)
+        if site:
+            return [site]
+        found: list[Source] = []
+        for child in sorted(path.iterdir()):
+            if child.is_dir() and (sub := _site_dir(child)):
+                found.append(sub)
+            elif child.is_file() and child.suffix.lower() == ".7z":
+                found.append(Source("archive", str(child), site_host(child.name)))
+            elif child.is_file() and child.suffix.lower() in TABLE_SUFFIXES:
+                found.append(Source("table", str(child), child.stem))
+        if not found:
+            raise InputError(f"{path}: no Posts.xml, site folder, .7z, .parquet or .jsonl found in this folder")
+        return found
+    if _HUB_ID.match(location) and not path.exists():
+        return [Source("hub", location, location.split("/")[-1])]
+    raise InputError(f"{location}: no such file or folder (and not a Hub dataset id of the form owner/name)")
+
+
+def resolve_all(locations: list[str]) -> list[Source]:
+    """All sources for a build; the bundled sample when none is given."""
+    if not locations:
+        return [Source("posts_xml", str(bundled_sample()), "coffee.stackexchange.com")]
+    return [source for location in locations for source in resolve(location)]

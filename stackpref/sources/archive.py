@@ -1,0 +1,106 @@
+"""Read one member of a `.7z` archive as a stream of byte chunks, never writing it to disk.
+
+py7zr pushes decompressed bytes into writer objects; a bounded queue turns that push into the
+pull the XML parser wants, so at most a few chunks are in memory at once.
+"""
+
+import queue
+import threading
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+
+import py7zr
+from py7zr.io import Py7zIO, WriterFactory
+
+from ..errors import InputError
+
+_DONE = object()
+
+
+def safe_member_names(path: Path) -> list[str]:
+    """All member names, after refusing any that is absolute or climbs out with `..`."""
+    try:
+        with py7zr.SevenZipFile(path, "r") as archive:
+            names = archive.getnames()
+    except (py7zr.Bad7zFile, py7zr.exceptions.ArchiveError, OSError, EOFError) as exc:
+        raise InputError(f"{path}: not a readable .7z archive ({exc})") from None
+    for name in names:
+        parts = PurePosixPath(name.replace("\\", "/")).parts
+        if name.startswith(("/", "\\")) or ".." in parts or (parts and parts[0].endswith(":")):
+            raise InputError(f"{path}: member {name!r} climbs out of the archive's folder; refusing the archive")
+    return names
+
+
+def find_posts_member(path: Path) -> str:
+    names = safe_member_names(path)
+    for name in names:
+        if PurePosixPath(name).name.lower() == "posts.xml":
+            return name
+    raise InputError(f"{path}: no Posts.xml member (members: {', '.join(names[:10]) or 'none'})")
+
+
+class _QueueWriter(Py7zIO):
+    def __init__(self, sink: "queue.Queue", stop: threading.Event):
+        self.sink, self.stop, self.written = sink, stop, 0
+
+    def write(self, s) -> int:
+        while not self.stop.is_set():
+            try:
+                self.sink.put(bytes(s), timeout=0.1)
+                break
+            except queue.Full:
+                continue
+        self.written += len(s)
+        return len(s)
+
+    def read(self, size=None) -> bytes:
+        return b""
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self.written
+
+    def flush(self) -> None:
+        pass
+
+    def size(self) -> int:
+        return self.written
+
+
+class _QueueFactory(WriterFactory):
+    def __init__(self, sink: "queue.Queue", stop: threading.Event):
+        self.sink, self.stop = sink, stop
+
+    def create(self, filename: str) -> Py7zIO:
+        return _QueueWriter(self.sink, self.stop)
+
+
+def iter_member_chunks(path: Path, member: str) -> Iterator[bytes]:
+    """Decompress `member` in a thread and yield its bytes in order."""
+    sink: queue.Queue = queue.Queue(maxsize=8)
+    stop = threading.Event()
+    failure: list[BaseException] = []
+
+    def produce() -> None:
+        try:
+            with py7zr.SevenZipFile(path, "r") as archive:
+                archive.extract(targets=[member], factory=_QueueFactory(sink, stop))
+        except BaseException as exc:  # handed to the consumer thread below
+            failure.append(exc)
+        finally:
+            while not stop.is_set():
+                try:
+                    sink.put(_DONE, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+
+    thread = threading.Thread(target=produce, name=f"7z:{path.name}", daemon=True)
+    thread.start()
+    try:
+        while (chunk := sink.get()) is not _DONE:
+            yield chunk
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+    if failure:
+        raise InputError(f"{path}: cannot decompress {member} ({failure[0]})")

@@ -1,0 +1,147 @@
+"""The two Hub layouts, from local Parquet/JSONL or a Hub dataset id (streamed with `datasets`).
+
+- `stack-exchange-preferences` (H4): one row a question with its answers and their pm_score;
+  read into POSTS, so it goes through the same dedup, pairing and split as a dump.
+- `stack-exchange-paired`: one row a ready-made pair, response_j preferred over response_k;
+  read into GIVEN_PAIRS and kept as given (the layout has no per-answer scores to re-pair on).
+"""
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pyarrow as pa
+import pyarrow.json as pa_json
+import pyarrow.parquet as pq
+
+from ..errors import InputError
+from ..schema import ANSWER, GIVEN_PAIRS, POSTS, QUESTION
+from .posts_xml import licence_for
+
+PAIRED_COLUMNS = ("qid", "question", "date", "metadata", "response_j", "response_k")
+PREFERENCES_COLUMNS = ("qid", "question", "answers", "date", "metadata")
+_HTML = re.compile(r"<(p|pre|code|a|ul|ol|li|blockquote|br|h[1-6]|strong|em|img|hr)[\s>/]", re.I)
+
+
+def looks_like_html(text: str) -> bool:
+    """The H4 sets keep HTML bodies; other exports are already Markdown and must not be re-parsed."""
+    return bool(_HTML.search(text or ""))
+
+
+def detect_layout(columns: list[str], source: str) -> str:
+    if "response_j" in columns or "response_k" in columns:
+        layout, needed = "paired", PAIRED_COLUMNS
+    elif "answers" in columns:
+        layout, needed = "preferences", PREFERENCES_COLUMNS
+    else:
+        raise InputError(
+            f"{source}: unknown layout (columns: {', '.join(columns)}); expected stack-exchange-paired "
+            f"({', '.join(PAIRED_COLUMNS)}) or stack-exchange-preferences ({', '.join(PREFERENCES_COLUMNS)})"
+        )
+    missing = [c for c in needed if c not in columns and c not in ("date", "metadata")]
+    if missing:
+        raise InputError(
+            f"{source}: missing column(s) {', '.join(missing)} for the stack-exchange-{layout} layout "
+            f"(has: {', '.join(columns)})"
+        )
+    return layout
+
+
+def site_from_metadata(metadata, fallback: str) -> str:
+    """The layouts' metadata holds URLs (question, site, author); the host names the site."""
+    for url in metadata or []:
+        host = urlparse(str(url)).netloc
+        if host:
+            return host
+    return fallback
+
+
+def iter_local_tables(path: Path) -> Iterator[pa.RecordBatch]:
+    """Stream a local Parquet or JSONL file in record batches."""
+    try:
+        if path.stat().st_size == 0:
+            raise InputError(f"{path}: the file is empty")
+        if path.suffix == ".parquet":
+            yield from pq.ParquetFile(path).iter_batches(batch_size=10_000)
+        else:
+            reader = pa_json.open_json(path, read_options=pa_json.ReadOptions(block_size=8 << 20))
+            yield from reader
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
+        raise InputError(f"{path}: cannot read as {path.suffix.lstrip('.')} ({exc})") from None
+
+
+def iter_hub_dataset(repo_id: str) -> Iterator[pa.RecordBatch]:
+    """Stream a Hub dataset's train split; needs network access."""
+    import datasets
+
+    try:
+        stream = datasets.load_dataset(repo_id, split="train", streaming=True)
+        for batch in stream.iter(batch_size=10_000):
+            yield pa.RecordBatch.from_pydict(batch)
+    except Exception as exc:  # datasets raises many types for "not found / offline"
+        raise InputError(f"{repo_id}: cannot stream this Hub dataset ({exc.__class__.__name__}: {exc})") from None
+
+
+def _text(value) -> str:
+    from ..text import html_to_md
+
+    text = value or ""
+    return html_to_md(text) if looks_like_html(text) else text.strip()
+
+
+def convert_batches(batches: Iterator[pa.RecordBatch], *, source: str, site: str):
+    """Yield ('posts', batch) or ('pairs', batch) for each input batch, by the detected layout."""
+    layout = None
+    for batch in batches:
+        if layout is None:
+            layout = detect_layout(batch.schema.names, source)
+        rows = batch.to_pylist()
+        if layout == "paired":
+            yield "pairs", _paired_batch(rows, source, site)
+        else:
+            yield "posts", _preferences_batch(rows, source, site)
+    if layout is None:
+        raise InputError(f"{source}: no rows")
+
+
+def _paired_batch(rows: list[dict], source: str, site: str) -> pa.RecordBatch:
+    out = {name: [] for name in GIVEN_PAIRS.names}
+    for row in rows:
+        out["site"].append(site_from_metadata(row.get("metadata"), site))
+        out["question_id"].append(int(row["qid"]))
+        out["question"].append(_text(row["question"]))
+        out["creation_date"].append(row.get("date"))
+        out["chosen"].append(_text(row["response_j"]))
+        out["rejected"].append(_text(row["response_k"]))
+        out["source"].append(source)
+    return pa.RecordBatch.from_pydict(out, schema=GIVEN_PAIRS)
+
+
+def _preferences_batch(rows: list[dict], source: str, site: str) -> pa.RecordBatch:
+    out = {name: [] for name in POSTS.names}
+
+    def add(**values) -> None:
+        for name in POSTS.names:
+            out[name].append(values.get(name))
+
+    for row in rows:
+        row_site = site_from_metadata(row.get("metadata"), site)
+        qid = int(row["qid"])
+        date = row.get("date")
+        common = dict(site=row_site, creation_date=date, license=licence_for(date, None), source=source, tags=[])
+        add(post_id=qid, post_type=QUESTION, body=_text(row["question"]), **common)
+        for answer in row["answers"] or []:
+            author_id = answer.get("author_id")
+            add(
+                post_id=int(answer["answer_id"]),
+                post_type=ANSWER,
+                parent_id=qid,
+                pm_score=int(answer["pm_score"]),
+                accepted=str(answer.get("selected")).lower() == "true",
+                body=_text(answer.get("text")),
+                owner_user_id=int(author_id) if str(author_id or "").isdigit() else None,
+                owner_display_name=answer.get("author"),
+                **common,
+            )
+    return pa.RecordBatch.from_pydict(out, schema=POSTS)
