@@ -1,6 +1,5 @@
 """Text handling: HTML bodies to Markdown, and the stable hash of normalized text used for dedup."""
 
-import re
 import unicodedata
 
 import html_to_markdown
@@ -21,21 +20,37 @@ _MARKDOWN_OPTIONS = html_to_markdown.ConversionOptions(
 )
 
 
+
+def _converter():
+    """html_to_markdown.convert rebuilds its Rust options object on every call, which costs more
+    than converting a typical body (measured 0.24 of 0.33 ms here); build it once instead, through
+    the package's own option translator. If a release moves those internals, use the public call."""
+    try:
+        from html_to_markdown import api
+
+        rust_options = api._to_rust_conversion_options(_MARKDOWN_OPTIONS)
+        return lambda html: api._rust.convert(html=html, options=rust_options, visitor=None)
+    except (ImportError, AttributeError):
+        return lambda html: html_to_markdown.convert(html, _MARKDOWN_OPTIONS)
+
+
+_convert = _converter()
+
+
 def html_to_md(html: str) -> str:
     """Convert one Stack Exchange body (HTML, entities already decoded by the XML parser)."""
     if not html:
         return ""
-    return html_to_markdown.convert(html, _MARKDOWN_OPTIONS).content.strip()
+    return _convert(html).content.strip()
 
 
 # Bump when normalize_for_hash changes: stored hashes and cluster ids depend on it.
 NORMALIZATION_VERSION = "norm-v1"
-_SPACES = re.compile(r"\s+")
 
 
 def normalize_for_hash(text: str) -> str:
     """NFKC, case-folded, whitespace collapsed: reposts that differ only in spacing or case match."""
-    return _SPACES.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
 
 
 def text_hash(text: str) -> int:

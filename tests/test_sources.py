@@ -1,0 +1,91 @@
+"""Readers: both Tags forms, any row order, CRLF/LF, BOM, skipped post types, site names."""
+
+from collections import Counter
+
+import polars as pl
+import pytest
+
+from stackpref.errors import InputError
+from stackpref.sources import resolve, resolve_all, site_host
+from stackpref.sources.posts_xml import licence_for, parse_tags, read_posts_xml
+
+ROWS = [
+    '<row Id="3" PostTypeId="2" ParentId="1" CreationDate="2015-01-02T00:00:00.000" Score="-2" '
+    'Body="&lt;p&gt;Late &amp;amp; wrong.&lt;/p&gt;&#xA;" OwnerDisplayName="gone" />',
+    '<row Id="1" PostTypeId="1" AcceptedAnswerId="2" CreationDate="2010-05-01T00:00:00.000" Score="5" '
+    'Body="&lt;p&gt;Why?&lt;/p&gt;" Title="A &amp; B" Tags="&lt;brewing&gt;&lt;v60&gt;" OwnerUserId="4" />',
+    '<row Id="2" PostTypeId="2" ParentId="1" CreationDate="2019-01-01T00:00:00.000" Score="3" '
+    'Body="&lt;p&gt;Because.&lt;/p&gt;" ContentLicense="CC BY-SA 4.0" />',
+    '<row Id="4" PostTypeId="5" CreationDate="2019-01-01T00:00:00.000" Score="0" Body="wiki" />',
+    '<row Id="5" PostTypeId="1" CreationDate="2024-01-01T00:00:00.000" Score="0" Body="x" Title="t" Tags="|a|b-c|" />',
+]
+
+
+def dump(newline: str, bom: bool = True) -> bytes:
+    head = ("\ufeff" if bom else "") + '<?xml version="1.0" encoding="utf-8"?>' + newline + "<posts>" + newline
+    return (head + newline.join("  " + r for r in ROWS) + newline + "</posts>").encode()
+
+
+@pytest.mark.parametrize("newline", ["\r\n", "\n"])
+@pytest.mark.parametrize("bom", [True, False])
+def test_reads_rows_in_any_order_and_both_tag_forms(newline, bom):
+    skipped = Counter()
+    data = dump(newline, bom)
+    chunks = [data[i : i + 7] for i in range(0, len(data), 7)]  # tiny chunks: the parser must resume
+    posts = pl.concat(pl.from_arrow(b) for b in read_posts_xml(chunks, site="s", source="x", skipped=skipped))
+    assert skipped == {"post_type_5": 1}
+    assert posts["post_id"].to_list() == [3, 1, 2, 5]
+    rows = {r["post_id"]: r for r in posts.iter_rows(named=True)}
+    assert rows[1]["tags"] == ["brewing", "v60"] and rows[5]["tags"] == ["a", "b-c"]
+    assert rows[1]["title"] == "A & B"
+    assert rows[3]["body"] == "Late & wrong." and rows[3]["score"] == -2 and rows[3]["owner_display_name"] == "gone"
+    assert rows[1]["license"] == "CC BY-SA 2.5" and rows[3]["license"] == "CC BY-SA 3.0"
+    assert rows[2]["license"] == "CC BY-SA 4.0"
+
+
+def test_parse_tags_and_licence_dates():
+    assert parse_tags("<a><b-c>") == ["a", "b-c"] and parse_tags("|x|y|") == ["x", "y"] and parse_tags(None) == []
+    assert licence_for("2011-04-07T23:00:00", None) == "CC BY-SA 2.5"
+    assert licence_for("2018-05-01T00:00:00", None) == "CC BY-SA 3.0"
+    assert licence_for("2018-05-02T00:00:00", None) == "CC BY-SA 4.0"
+    assert licence_for("2010-01-01", "CC BY-SA 4.0") == "CC BY-SA 4.0"
+
+
+@pytest.mark.parametrize(
+    ("name", "host"),
+    [
+        ("beer-2017", "beer.stackexchange.com"),
+        ("datascience-meta-2024", "datascience.meta.stackexchange.com"),
+        ("cardano.stackexchange.com.7z", "cardano.stackexchange.com"),
+        ("stackoverflow.com-Posts.7z", "stackoverflow.com"),
+        ("superuser", "superuser.com"),
+        ("coffee.stackexchange.com", "coffee.stackexchange.com"),
+    ],
+)
+def test_site_host(name, host):
+    assert site_host(name) == host
+
+
+def test_folder_of_sites(tmp_path):
+    for name in ("tea-2020", "beer.stackexchange.com"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "Posts.xml").write_bytes(dump("\n"))
+    (tmp_path / "notes.txt").write_text("ignored")
+    sources = resolve(str(tmp_path))
+    assert [(s.kind, s.site) for s in sources] == [
+        ("posts_xml", "beer.stackexchange.com"), ("posts_xml", "tea.stackexchange.com"),
+    ]
+    assert resolve(str(tmp_path / "tea-2020"))[0].site == "tea.stackexchange.com"
+    assert resolve(str(tmp_path / "tea-2020" / "Posts.xml"))[0].site == "tea.stackexchange.com"
+
+
+def test_missing_and_unsupported_inputs(tmp_path):
+    with pytest.raises(InputError, match="no such file or folder"):
+        resolve(str(tmp_path / "nope.xml"))
+    (tmp_path / "x.csv").write_text("a,b")
+    with pytest.raises(InputError, match="unsupported file type .csv"):
+        resolve(str(tmp_path / "x.csv"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no Posts.xml"):
+        resolve(str(tmp_path / "empty"))
+    assert resolve_all([])[0].site == "coffee.stackexchange.com"
