@@ -33,6 +33,9 @@ def staging(out: Path, overwrite: bool) -> Iterator[Path]:
     check_target(out, overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    stage.chmod(0o777 & ~umask)  # mkdtemp makes it private; the dataset folder should not be
     try:
         yield stage
         if out.exists():

@@ -118,10 +118,6 @@ def test_truncated_in_the_middle_of_a_row(tmp_path):
     _assert_refused(_build(src, out), out, str(src), "line 3:", "not well-formed XML")
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "posts_xml.read_posts_xml: the 'is the file truncated?' hint only fires on libxml2's 'end of data' "
-    "message; a file cut inside a row ends with e.g. 'AttValue: ' expected' or 'Specification mandates "
-    "value for attribute Po' and gets no hint"))
 def test_truncated_in_the_middle_of_a_row_says_truncated(tmp_path):
     cut = GOOD_POSTS.index("tears when")
     src = _write(tmp_path / "site" / "Posts.xml", GOOD_POSTS[:cut])
@@ -180,9 +176,6 @@ def test_csv_named_posts_xml(tmp_path):
     _assert_refused(_build(src, out), out, str(src), "line 1:", "not well-formed XML")
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "posts_xml.read_posts_xml: the hint test `'not found' in str(exc)` matches libxml2's "
-    "\"Start tag expected, '<' not found\", so a CSV file is asked 'is the file truncated?'"))
 def test_csv_named_posts_xml_is_not_called_truncated(tmp_path):
     src = _write(tmp_path / "site" / "Posts.xml", "Id,PostTypeId,Score,Body\n1,1,5,How long should dough rest?\n")
     out = tmp_path / "out"
@@ -263,24 +256,18 @@ def test_dtd_with_an_entity_is_refused(tmp_path):
     _assert_refused(_build(src, out, *BOTH_SPLITS), out, str(src), "line 2:", "DTD")
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "posts_xml._guard_prolog gives up when no tag is found in the first read (1 MiB) and lets the rest "
-    "through unchecked; a DOCTYPE after a >1 MiB comment is parsed and its entities expanded into the output"))
 def test_dtd_behind_a_long_prolog_is_refused(tmp_path):
     text = XML_DECL + "<!--" + "x" * (1 << 20) + "-->\n" + _entity_posts()
     src = _write(tmp_path / "site" / "Posts.xml", text)
     out = tmp_path / "out"
-    _assert_refused(_build(src, out, *BOTH_SPLITS), out, str(src), "DTD")
+    _assert_refused(_build(src, out, *BOTH_SPLITS), out, str(src), "no element in the first")
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "posts_xml._guard_prolog searches the raw bytes for b'<!DOCTYPE'; in a UTF-16 file those bytes are "
-    "interleaved with NULs, so the DTD passes and its entities are expanded into the output"))
 def test_dtd_in_utf16_is_refused(tmp_path):
     src = tmp_path / "site" / "Posts.xml"
     _write(src, ('<?xml version="1.0" encoding="utf-16"?>\n' + _entity_posts()).encode("utf-16"))
     out = tmp_path / "out"
-    _assert_refused(_build(src, out, *BOTH_SPLITS), out, str(src), "DTD")
+    _assert_refused(_build(src, out, *BOTH_SPLITS), out, str(src), "UTF-16")
 
 
 # --- .7z archives -------------------------------------------------------------------------------
@@ -416,9 +403,6 @@ def test_jsonl_that_is_not_json(tmp_path):
     _assert_refused(_build(src, out), out, str(src), "cannot read as jsonl")
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "hub_layouts.iter_local_tables passes on pyarrow's 'in row N', which counts from 0 (and from the "
-    "start of the 8 MiB block), so a bad third line is reported as 'row 2'"))
 def test_jsonl_bad_line_is_named(tmp_path):
     good = '{"qid": %d, "question": "q%d", "response_j": "a", "response_k": "b"}\n'
     src = _write(tmp_path / "paired.jsonl", good % (1, 1) + good % (2, 2) + '{"qid": 3, "question": \n')
@@ -426,9 +410,6 @@ def test_jsonl_bad_line_is_named(tmp_path):
     _assert_refused(_build(src, out), out, str(src), "line 3")
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "hub_layouts._paired_batch does int(row['qid']) unguarded: a null qid escapes as a TypeError "
-    "traceback (exit 1) instead of an InputError naming the file and row"))
 def test_paired_row_with_null_qid(tmp_path):
     src = tmp_path / "paired.parquet"
     pq.write_table(pa.Table.from_pylist([PAIRED_ROW, {**PAIRED_ROW, "qid": None}]), src)
@@ -436,9 +417,6 @@ def test_paired_row_with_null_qid(tmp_path):
     _assert_refused(_build(src, out), out, str(src), "qid")
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "hub_layouts._preferences_batch does int(answer['pm_score']) unguarded: a null pm_score escapes as a "
-    "TypeError traceback (exit 1) instead of an InputError naming the file and row"))
 def test_preferences_answer_with_null_pm_score(tmp_path):
     row = {
         "qid": 5, "question": "<p>Why does bread go stale?</p>", "date": "2013/01/02",

@@ -68,7 +68,30 @@ def iter_local_tables(path: Path) -> Iterator[pa.RecordBatch]:
             reader = pa_json.open_json(path, read_options=pa_json.ReadOptions(block_size=8 << 20))
             yield from reader
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
-        raise InputError(f"{path}: cannot read as {path.suffix.lstrip('.')} ({exc})") from None
+        where = _bad_json_line(path) if path.suffix != ".parquet" else None
+        at = f"line {where}: " if where else ""
+        raise InputError(f"{path}: {at}cannot read as {path.suffix.lstrip('.')} ({exc})") from None
+
+
+def _bad_json_line(path: Path) -> int | None:
+    """pyarrow's row numbers restart at every block; on the error path, find the real line."""
+    import json
+
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            if line.strip():
+                try:
+                    json.loads(line)
+                except ValueError:
+                    return number
+    return None
+
+
+def _integer(value, name: str, source: str, row: int) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{source}: row {row}: {name} must be an integer, got {value!r}") from None
 
 
 def iter_hub_dataset(repo_id: str) -> Iterator[pa.RecordBatch]:
@@ -93,23 +116,25 @@ def _text(value) -> str:
 def convert_batches(batches: Iterator[pa.RecordBatch], *, source: str, site: str):
     """Yield ('posts', batch) or ('pairs', batch) for each input batch, by the detected layout."""
     layout = None
+    first_row = 1
     for batch in batches:
         if layout is None:
             layout = detect_layout(batch.schema.names, source)
         rows = batch.to_pylist()
         if layout == "paired":
-            yield "pairs", _paired_batch(rows, source, site)
+            yield "pairs", _paired_batch(rows, source, site, first_row)
         else:
-            yield "posts", _preferences_batch(rows, source, site)
+            yield "posts", _preferences_batch(rows, source, site, first_row)
+        first_row += len(rows)
     if layout is None:
         raise InputError(f"{source}: no rows")
 
 
-def _paired_batch(rows: list[dict], source: str, site: str) -> pa.RecordBatch:
+def _paired_batch(rows: list[dict], source: str, site: str, first_row: int) -> pa.RecordBatch:
     out = {name: [] for name in GIVEN_PAIRS.names}
-    for row in rows:
+    for number, row in enumerate(rows, start=first_row):
         out["site"].append(site_from_metadata(row.get("metadata"), site))
-        out["question_id"].append(int(row["qid"]))
+        out["question_id"].append(_integer(row["qid"], "qid", source, number))
         out["question"].append(_text(row["question"]))
         out["creation_date"].append(row.get("date"))
         out["chosen"].append(_text(row["response_j"]))
@@ -118,26 +143,26 @@ def _paired_batch(rows: list[dict], source: str, site: str) -> pa.RecordBatch:
     return pa.RecordBatch.from_pydict(out, schema=GIVEN_PAIRS)
 
 
-def _preferences_batch(rows: list[dict], source: str, site: str) -> pa.RecordBatch:
+def _preferences_batch(rows: list[dict], source: str, site: str, first_row: int) -> pa.RecordBatch:
     out = {name: [] for name in POSTS.names}
 
     def add(**values) -> None:
         for name in POSTS.names:
             out[name].append(values.get(name))
 
-    for row in rows:
+    for number, row in enumerate(rows, start=first_row):
         row_site = site_from_metadata(row.get("metadata"), site)
-        qid = int(row["qid"])
+        qid = _integer(row["qid"], "qid", source, number)
         date = row.get("date")
         common = dict(site=row_site, creation_date=date, license=licence_for(date, None), source=source, tags=[])
         add(post_id=qid, post_type=QUESTION, body=_text(row["question"]), **common)
         for answer in row["answers"] or []:
             author_id = answer.get("author_id")
             add(
-                post_id=int(answer["answer_id"]),
+                post_id=_integer(answer.get("answer_id"), "answer_id", source, number),
                 post_type=ANSWER,
                 parent_id=qid,
-                pm_score=int(answer["pm_score"]),
+                pm_score=_integer(answer.get("pm_score"), "pm_score", source, number),
                 accepted=str(answer.get("selected")).lower() == "true",
                 body=_text(answer.get("text")),
                 owner_user_id=int(author_id) if str(author_id or "").isdigit() else None,

@@ -46,22 +46,28 @@ def parse_tags(raw: str | None) -> list[str]:
 
 
 def _guard_prolog(chunks: Iterator[bytes], source: str) -> Iterator[bytes]:
-    """Refuse a DTD: libxml2 expands internal entities even inside attributes, so a document
-    type declaration is the one way to an entity-expansion bomb. Real dumps never have one."""
+    """Refuse a DTD before the parser sees it: libxml2 expands internal entities even inside
+    attributes, so a document type declaration is the one way to an entity-expansion bomb.
+    Real dumps are UTF-8 and never have one; their prolog is under 100 bytes."""
     head = b""
     for chunk in chunks:
         head += chunk
+        if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+            raise InputError(f"{source}: line 1: UTF-16 text; Stack Exchange dumps are UTF-8")
         match = _FIRST_TAG.search(head)
-        if match or len(head) > _PROLOG_LIMIT:
-            prolog = head[: match.start() if match else len(head)]
-            if b"<!DOCTYPE" in prolog or b"<!ENTITY" in prolog:
-                line = prolog[: prolog.find(b"<!")].count(b"\n") + 1
-                raise InputError(
-                    f"{source}: line {line}: a DTD/entity declaration is not allowed in a "
-                    "Stack Exchange dump (refused: it can expand into an entity bomb)"
-                )
-            yield head
-            break
+        if not match and len(head) <= _PROLOG_LIMIT:
+            continue
+        if not match:
+            raise InputError(f"{source}: no element in the first {_PROLOG_LIMIT // 1024} KiB; not a Posts.xml")
+        prolog = head[: match.start()]
+        if b"<!DOCTYPE" in prolog or b"<!ENTITY" in prolog:
+            line = prolog[: prolog.find(b"<!")].count(b"\n") + 1
+            raise InputError(
+                f"{source}: line {line}: a DTD/entity declaration is not allowed in a "
+                "Stack Exchange dump (refused: it can expand into an entity bomb)"
+            )
+        yield head
+        break
     else:
         if not head.strip(b"\xef\xbb\xbf \t\r\n"):
             raise InputError(f"{source}: the file is empty")
@@ -126,21 +132,25 @@ def read_posts_xml(
 
     def events() -> Iterator[tuple[str, etree._Element]]:
         nonlocal line
+        at_end = False
         try:
             for chunk in _guard_prolog(iter(chunks), source):
                 parser.feed(chunk)
                 yield from parser.read_events()
                 line += chunk.count(b"\n")
+            at_end = True
             parser.close()
             yield from parser.read_events()
         except etree.XMLSyntaxError as exc:
             where = exc.position[0] if exc.position else line
-            hint = "; is the file truncated?" if "end of data" in str(exc).lower() or "not found" in str(exc) else ""
+            hint = "; the file ends in the middle of the XML: is it truncated?" if at_end else ""
             raise InputError(f"{source}: line {where}: not well-formed XML ({exc.msg}){hint}") from None
 
     for event, element in events():
         if event == "start":
             depth += 1
+            if depth == 1 and element.getroottree().docinfo.internalDTD is not None:
+                raise InputError(f"{source}: a DTD/entity declaration is not allowed in a Stack Exchange dump")
             if depth == 1 and element.tag != "posts":
                 raise InputError(f"{source}: the root element is <{element.tag}>, expected <posts> (is this Posts.xml?)")
             continue
@@ -165,6 +175,6 @@ def read_posts_xml(
         if len(columns) >= BATCH_ROWS:
             yield columns.flush()
     if depth != 0:
-        raise InputError(f"{source}: the document ends inside an element; is the file truncated?")
+        raise InputError(f"{source}: line {line}: the document ends inside an element; is the file truncated?")
     if len(columns):
         yield columns.flush()

@@ -1,0 +1,56 @@
+"""Where the stage functions run: in this process, or in a pool of worker processes.
+
+The build's stages are plain functions over files and Arrow/polars data, so the same code runs
+inline (tiny inputs, tests, `--workers 1`) or in a `spawn` pool (a fork would copy polars'
+thread pool mid-flight, which can deadlock the child). Results come back in submission order,
+so the output never depends on which worker finished first.
+"""
+
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from multiprocessing import get_context
+
+
+def default_workers() -> int:
+    """Every core the process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+class Engine:
+    """`imap(fn, items)` yields fn(item) in order, with at most `2 * workers` items in flight so
+    that a fast reader cannot fill memory ahead of slow workers."""
+
+    def __init__(self, workers: int, initializer: Callable | None = None, initargs: tuple = ()):
+        self.workers = workers
+        self._pool = None
+        if workers > 1:
+            self._pool = ProcessPoolExecutor(
+                max_workers=workers, mp_context=get_context("spawn"), initializer=initializer, initargs=initargs
+            )
+        elif initializer is not None:
+            initializer(*initargs)
+
+    def __enter__(self) -> "Engine":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def imap(self, fn: Callable, items: Iterable) -> Iterator:
+        if self._pool is None:
+            for item in items:
+                yield fn(*item)
+            return
+        pending: deque[Future] = deque()
+        for item in items:
+            pending.append(self._pool.submit(fn, *item))
+            if len(pending) >= 2 * self.workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
