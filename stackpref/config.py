@@ -43,8 +43,21 @@ class BuildConfig:
     max_length_chars: int = _opt(4096, "Prompt + response limit in characters when no tokenizer is given.")
     split: dict[str, float] = _opt(
         None, "Fractions of question clusters per split: sft (SFT train), train (pairs train), test "
-        "(held out from both).", 
+        "(held out from both).",
     )
+    near_dup: bool = _opt(True, "Cluster near-duplicate questions (MinHash + LSH, verified by true Jaccard).")
+    near_dup_threshold: float = _opt(0.8, "Least word-shingle Jaccard for two questions (or two answers of "
+                                     "one question) to count as near-duplicates.")
+    near_dup_policy: str = _opt(
+        "same-split", "same-split: keep every question of a cluster, all in one split (their answers differ); "
+        "keep-one: keep only the question with the most answers, drop the rest.",
+    )
+    near_dup_ngram: int = _opt(5, "Words per shingle.")
+    near_dup_bands: int = _opt(14, "LSH bands; bands x rows MinHash permutations.")
+    near_dup_rows: int = _opt(8, "Rows (permutations) per LSH band.")
+    workers: int = _opt(0, "Worker processes; 0: one per core. Does not change the output.")
+    tmp_dir: str | None = _opt(None, "Folder for spill files (default: beside the output). Needs about twice "
+                               "the input's text size free.")
 
     def __post_init__(self) -> None:
         if self.split is None:
@@ -72,8 +85,19 @@ class BuildConfig:
             raise ConfigError(
                 f"split must name exactly {', '.join(SPLITS)}; got {', '.join(self.split) or 'nothing'}"
             )
+        if self.near_dup_policy not in ("same-split", "keep-one"):
+            raise ConfigError(f"near_dup_policy must be same-split or keep-one; got {self.near_dup_policy!r}")
+        if self.workers < 0:
+            raise ConfigError(f"workers must be >= 0 (0: one per core); got {self.workers}")
+        self.minhash_params()  # validates the MinHash numbers
         if any(v < 0 for v in self.split.values()) or abs(sum(self.split.values()) - 1) > 1e-6:
             raise ConfigError(f"split fractions must be >= 0 and sum to 1; got {self.split} (sum {sum(self.split.values()):g})")
+
+    def minhash_params(self):
+        from .near_dup import MinHashParams
+
+        return MinHashParams(ngram=self.near_dup_ngram, bands=self.near_dup_bands, rows=self.near_dup_rows,
+                             threshold=self.near_dup_threshold)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

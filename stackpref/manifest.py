@@ -28,17 +28,22 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def _per_site(pairs: pl.DataFrame, sft: pl.DataFrame) -> dict:
+def _per_site(written: pl.DataFrame) -> dict:
     counts: dict[str, dict[str, int]] = {}
-    for config, frame in (("pairs", pairs), ("sft", sft)):
-        for site, split, n in frame.group_by("site", "split").len().sort("site", "split").iter_rows():
-            counts.setdefault(site, {})[f"{config}/{'test' if split == 'test' else 'train'}"] = n
-    return dict(sorted(counts.items()))
+    rows = written.group_by("site", "config", "split").len().sort("site", "config", "split")
+    for site, config, split, n in rows.iter_rows():
+        key = f"{config}/{'test' if split == 'test' else 'train'}"
+        counts.setdefault(site, {})[key] = counts.get(site, {}).get(key, 0) + n
+    return counts
 
 
-def render(*, config: BuildConfig, sources: list[Source], funnel: Funnel, pairs: pl.DataFrame, sft: pl.DataFrame,
-           overlap: dict, files: dict, length_unit: str) -> dict:
+def render(*, config: BuildConfig, sources: list[Source], funnel: Funnel, written: pl.DataFrame, overlap: dict,
+           files: dict, length_unit: str, clusters: dict, boilerplate: dict) -> dict:
+    """`written` has (site, question_id, cluster_id, split, config, margin) of every output row."""
+    pairs = written.filter(pl.col("config") == "pairs")
     margins = pairs.group_by("margin").len().sort("margin", nulls_last=True)
+    splits = {name: {split: sum(f["rows"] for f in files[f"{name}/{split}"]) for split in ("train", "test")}
+              for name in ("pairs", "sft")}
     return {
         "stackpref_version": __version__,
         "config": config.to_dict(),
@@ -48,14 +53,11 @@ def render(*, config: BuildConfig, sources: list[Source], funnel: Funnel, pairs:
         "length_unit": length_unit,
         "counts": {
             "funnel": funnel.to_dict(),
-            "splits": {
-                "pairs": {"train": pairs.filter(pl.col("split") == "train").height,
-                          "test": pairs.filter(pl.col("split") == "test").height},
-                "sft": {"train": sft.filter(pl.col("split") == "sft").height,
-                        "test": sft.filter(pl.col("split") == "test").height},
-            },
-            "sites": _per_site(pairs, sft),
+            "splits": splits,
+            "sites": _per_site(written),
             "margins": {str(m) if m is not None else "unknown": n for m, n in margins.iter_rows()},
+            "question_clusters": clusters,
+            "answers_shared_across_questions": boilerplate,
         },
         "overlap_check": overlap,
         "files": files,

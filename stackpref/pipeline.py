@@ -1,25 +1,40 @@
-"""`build`: sources -> posts -> score/dedup/length/split/pair -> Parquet, card and manifest."""
+"""`build`: three passes over spilled data, so memory stays flat whatever the input size.
+
+1. read: stream every source; workers convert HTML to Markdown, hash texts, compute MinHash band
+   keys, and write each batch to a spill file. Only small keys come back.
+2. plan + route: on the keys, pick each site's newest dump and group questions that may be
+   duplicates (same hash, or an LSH band in common) into buckets; workers move every spilled row
+   into its question's bucket.
+3. process: workers take one bucket at a time (verify clusters, filter, split, pair) and write
+   that bucket's shard of every output split.
+Then the leakage check, manifest and card are made from the written files.
+"""
 
 import shutil
+import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
+import pyarrow as pa
 
 from . import card, manifest
 from .config import BuildConfig
+from .engine import Engine, default_workers
 from .errors import StackprefError
 from .funnel import Funnel
 from .length_filter import LengthMeter
+from .plan import bucket_count, newest_dumps, route_questions, superseded_and_deleted
 from .progress import Progress
-from .schema import GIVEN_PAIRS, POSTS
 from .sources import Source, resolve_all
+from .spill import route_shard, spill_batch
 from .splits import overlap_check
-from .tables import make_tables
-from .writer import check_target, staging, write_json, write_split
+from .tables import init_worker, process_bucket
+from .writer import check_target, list_outputs, staging, write_json
+
+_KEYS = ["site", "question_id", "cluster_id", "split"]
+INLINE_BELOW_BYTES = 24 << 20  # smaller inputs run in this process: a worker pool costs ~1 s to start
 
 
 @dataclass
@@ -28,66 +43,151 @@ class BuildResult:
     manifest: dict
 
 
+def _workers(config: BuildConfig, sources: list[Source]) -> int:
+    if config.workers:
+        return config.workers
+    small = all(s.kind != "hub" and s.path.stat().st_size * (5 if s.kind == "archive" else 1) < INLINE_BELOW_BYTES
+                for s in sources) and sum(s.path.stat().st_size for s in sources if s.kind != "hub") < INLINE_BELOW_BYTES
+    return 1 if small else default_workers()
+
+
 def build(config: BuildConfig, *, overwrite: bool = False, progress: bool = False) -> BuildResult:
     """Build the dataset described by `config` into `config.out`; see DESIGN.md for the data flow."""
     out = Path(config.out)
     check_target(out.resolve(), overwrite)  # refuse before any work is done
     sources = resolve_all(config.sources)
-    meter = LengthMeter(config.tokenizer, config.trust_remote_code)
+    meter = LengthMeter(config.tokenizer, config.trust_remote_code)  # a bad --tokenizer fails here, not in a worker
+    buckets = bucket_count(sources)
     funnel = Funnel()
     with staging(out, overwrite) as stage, Progress(enabled=progress) as bar:
-        spill = stage / ".spill"
-        posts, given = _read(sources, spill, funnel, bar)
-        bar.step("score, dedup, filter, split, pair")
-        tables = make_tables(posts, given, config, meter, funnel)
-        pairs = tables.pairs.to_arrow()
-        sft = tables.sft.to_arrow()
-        check = overlap_check(
-            pl.concat([tables.pairs.select("site", "question_id", "cluster_id", "split"),
-                       tables.sft.select("site", "question_id", "cluster_id", "split")])
-        )
+        spill = Path(tempfile.mkdtemp(prefix="stackpref-spill-", dir=config.tmp_dir or stage))
+        try:
+            with Engine(_workers(config, sources), init_worker, (config.tokenizer, config.trust_remote_code)) as engine:
+                keys = _read(sources, spill, config, engine, funnel, bar)
+                routed = _route(keys, sources, spill, buckets, config, engine, funnel, bar)
+                clusters = _process(routed, stage, buckets, config, engine, funnel, bar)
+        finally:
+            shutil.rmtree(spill, ignore_errors=True)
+        bar.step("leakage check, manifest and card")
+        written = pl.concat([
+            pl.read_parquet(stage / "data" / name / "*.parquet", columns=columns).with_columns(config=pl.lit(name))
+            for name, columns in (("pairs", [*_KEYS, "margin"]), ("sft", _KEYS))
+        ], how="diagonal")
+        check = overlap_check(written)
         if not check["passed"]:
             raise StackprefError(f"split leakage check failed: {check}; nothing was written")
-        bar.step("write Parquet")
-        files = {}
-        for name, table, split_of in (("pairs", pairs, {"train": "train", "test": "test"}),
-                                      ("sft", sft, {"train": "sft", "test": "test"})):
-            for split, label in split_of.items():
-                part = table.filter(pc.equal(table["split"], label))
-                files[f"{name}/{split}"] = write_split(part, stage / "data" / name, split)
-        bar.step("inputs checksums, manifest and card")
         record = manifest.render(
-            config=config, sources=sources, funnel=funnel, pairs=tables.pairs, sft=tables.sft,
-            overlap=check, files=files, length_unit=meter.unit,
+            config=config, sources=sources, funnel=funnel, written=written, overlap=check,
+            files=list_outputs(stage), length_unit=meter.unit,
+            clusters=clusters, boilerplate=keys["boilerplate"],
         )
         write_json(stage / "manifest.json", record)
         (stage / "README.md").write_text(card.render(record), encoding="utf-8")
-        shutil.rmtree(spill)
     return BuildResult(out=out, manifest=record)
 
 
-def _read(sources: list[Source], spill: Path, funnel: Funnel, bar: Progress) -> tuple[pl.DataFrame, pl.DataFrame | None]:
-    """Stream every source into spill Parquet files, then load only what the global steps need."""
-    spill.mkdir()
+def _read(sources: list[Source], spill: Path, config: BuildConfig, engine: Engine, funnel: Funnel,
+          bar: Progress) -> dict:
+    """Pass 1. Returns the keys: per-source dates, question keys, post ids of multi-dump sites,
+    the spill files, and the boilerplate-answer counts."""
+    params = config.minhash_params() if config.near_dup else None
+    versioned = _versioned_sites(sources)
+    (spill / "read").mkdir()
     skipped: Counter = Counter()
-    writers = {}
+    dates: dict[str, str] = {}
+    questions, answers, posts, files = [], [], [], []
     read = 0
+
+    def tasks(index: int, source: Source):
+        for number, (kind, batch) in enumerate(source.batches(skipped)):
+            path = spill / "read" / f"{index:04d}-{number:06d}.parquet"
+            files.append((kind, str(path)))
+            yield kind, batch, source.kind in ("posts_xml", "archive"), str(path), params, source.site in versioned
+
     for index, source in enumerate(sources):
         bar.step(f"read {source.site} ({Path(source.location).name})")
-        for kind, batch in source.batches(skipped):
-            if kind not in writers:
-                schema = POSTS if kind == "posts" else GIVEN_PAIRS
-                writers[kind] = pq.ParquetWriter(spill / f"{kind}.parquet", schema, compression="lz4")
-            writers[kind].write_batch(batch)
-            read += batch.num_rows
-            bar.advance(batch.num_rows)
-    for writer in writers.values():
-        writer.close()
-    total_skipped = sum(skipped.values())
-    funnel.record("read", "rows", read + total_skipped, read, **{k: v for k, v in sorted(skipped.items())})
-    posts = (
-        pl.read_parquet(spill / "posts.parquet") if "posts" in writers else pl.from_arrow(POSTS.empty_table())
-    )
-    given = pl.read_parquet(spill / "pairs.parquet") if "pairs" in writers else None
-    return posts, given
+        for result in engine.imap(spill_batch, tasks(index, source)):
+            read += result["rows"]
+            for name, date in result["dates"]:
+                dates[name] = max(dates.get(name) or "", date or "")
+            questions.append(result["questions"])
+            if "answers" in result:
+                answers.append(result["answers"])
+            if "posts" in result:
+                posts.append(result["posts"])
+            bar.advance(result["rows"])
+    funnel.record("read", "rows", read + sum(skipped.values()), read, **dict(sorted(skipped.items())))
+    return {
+        "dates": dates,
+        "questions": pl.from_arrow(pa.concat_tables(questions)) if questions else None,
+        "posts": pl.from_arrow(pa.concat_tables(posts)) if posts else pl.DataFrame(),
+        "files": files,
+        "boilerplate": _boilerplate(answers),
+    }
 
+
+def _versioned_sites(sources: list[Source]) -> set[str]:
+    """Sites given as more than one dump (Posts.xml or .7z); table sources name their sites per row
+    and are taken as they are."""
+    dumps = Counter(s.site for s in sources if s.kind in ("posts_xml", "archive"))
+    return {site for site, n in dumps.items() if n > 1}
+
+
+def _boilerplate(answers: list[pa.Table]) -> dict:
+    """The same answer text under several questions: counted for the manifest, not dropped (it may
+    be a fine answer to each)."""
+    if not answers:
+        return {"texts": 0, "answers": 0, "most_questions": 0}
+    shared = (
+        pl.from_arrow(pa.concat_tables(answers)).group_by("text_hash")
+        .agg(pl.struct("site", "question_id").n_unique().alias("questions"), pl.len().alias("answers"))
+        .filter(pl.col("questions") > 1)
+    )
+    return {"texts": shared.height, "answers": int(shared["answers"].sum() or 0),
+            "most_questions": int(shared["questions"].max() or 0)}
+
+
+def _route(keys: dict, sources: list[Source], spill: Path, buckets: int, config: BuildConfig, engine: Engine,
+           funnel: Funnel, bar: Progress) -> Path:
+    """Plan and pass 2: newest dumps, candidate clusters to buckets, rows moved into buckets."""
+    bar.step(f"plan: dump versions, duplicate candidates, {buckets} bucket(s)")
+    versioned = _versioned_sites(sources)
+    newest = newest_dumps({s.location: keys["dates"].get(s.location) for s in sources if s.site in versioned},
+                          {s.location: s.site for s in sources})
+    superseded, deleted = superseded_and_deleted(keys["posts"], newest)
+    read = funnel.stages["read"].kept
+    funnel.record("dump_versions", "rows", read, read - superseded - deleted,
+                  superseded_by_newer_dump=superseded, deleted_in_newer_dump=deleted)
+    routed = spill / "buckets"
+    routed.mkdir()
+    for bucket in range(buckets):
+        (routed / f"b{bucket:05d}").mkdir()
+    if keys["questions"] is None:
+        return routed
+    route, _ = route_questions(keys["questions"], newest, buckets, config.near_dup)
+    route_path = spill / "route.parquet"
+    route.write_parquet(route_path)
+    bar.step("route rows to buckets")
+    orphans = 0
+    tasks = ((kind, path, str(route_path), newest, str(routed)) for kind, path in keys["files"])
+    for result in engine.imap(route_shard, tasks):
+        orphans += result["orphan_answer"]
+        bar.advance(1, unit="files")
+    funnel.record("answers", "answers", orphans, 0, orphan_answer=orphans)
+    return routed
+
+
+def _process(routed: Path, stage: Path, buckets: int, config: BuildConfig, engine: Engine, funnel: Funnel,
+             bar: Progress) -> dict:
+    """Pass 3, bucket by bucket; returns the summed cluster stats."""
+    bar.step(f"verify clusters, filter, split, pair: {buckets} bucket(s)")
+    totals: Counter = Counter()
+    sizes: Counter = Counter()
+    tasks = ((b, str(routed / f"b{b:05d}"), str(stage), buckets, config) for b in range(buckets))
+    for result in engine.imap(process_bucket, tasks):
+        funnel.merge(result["funnel"])
+        stats = result["clusters"]
+        sizes.update({int(k): v for k, v in stats.pop("size_histogram").items()})
+        totals.update(stats)
+        bar.advance(1, unit="buckets")
+    return {**dict(sorted(totals.items())), "size_histogram": {str(k): v for k, v in sorted(sizes.items())}}

@@ -5,7 +5,7 @@ from rich.progress import BarColumn, Progress as RichProgress, SpinnerColumn, Te
 
 
 class Progress:
-    """`step(description)` starts a new step; `advance(rows)` counts rows in the current one.
+    """`step(description)` starts a new step; `advance(n, unit)` counts work done in the current one.
     Disabled, it does nothing, so library callers and tests stay quiet."""
 
     def __init__(self, enabled: bool):
@@ -38,7 +38,7 @@ class Progress:
             self._finish()
             self._task = self._bar.add_task(description, total=None, rows="")
 
-    def advance(self, rows: int) -> None:
+    def advance(self, n: int, unit: str = "rows") -> None:
         if self._bar is not None and self._task is not None:
-            self._bar.advance(self._task, rows)
-            self._bar.update(self._task, rows=f"{int(self._bar.tasks[-1].completed):,} rows")
+            self._bar.advance(self._task, n)
+            self._bar.update(self._task, rows=f"{int(self._bar.tasks[-1].completed):,} {unit}")

@@ -5,7 +5,8 @@ import pyarrow as pa
 QUESTION = 1
 ANSWER = 2
 
-# Every reader yields record batches of exactly this schema. Bodies are already Markdown.
+# Every reader yields record batches of exactly this schema, bodies as the source has them
+# (HTML in a dump); pass 1 converts them to Markdown in the workers.
 POSTS = pa.schema(
     [
         ("site", pa.string()),  # host name, e.g. "beer.stackexchange.com"
@@ -26,6 +27,11 @@ POSTS = pa.schema(
         ("source", pa.string()),  # the input it came from, for error messages and the manifest
     ]
 )
+
+# What pass 1 adds to each spilled row: the Markdown text the later steps use (question: title +
+# body; answer: body), its stable hash, and a question's LSH band keys (empty for answers).
+SPILL_EXTRA = [("text", pa.string()), ("text_hash", pa.int64()), ("bands", pa.list_(pa.uint32()))]
+SPILLED_POSTS = pa.schema([*POSTS, *SPILL_EXTRA])
 
 # Pairs given ready-made by the stack-exchange-paired layout (chosen = response_j).
 GIVEN_PAIRS = pa.schema(

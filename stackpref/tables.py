@@ -1,33 +1,41 @@
-"""From the spilled posts to the output tables: score, dedup, length-filter, split, pair.
+"""Pass 3, one bucket at a time: verify clusters, score, dedup, length-filter, split, pair, write.
 
-Each step is a plain function over polars frames, so the order of the data flow reads top to
-bottom in `make_tables`, and every drop lands in the funnel with its reason.
+A bucket holds whole candidate clusters with all their answers (pass 2 put them there), so every
+step here is local to the bucket; each is a plain function over polars frames, and every drop
+lands in the bucket's funnel with its reason (the build sums the buckets' funnels).
 """
 
-from dataclasses import dataclass
+from collections import Counter
+from pathlib import Path
 
+import numpy as np
 import polars as pl
 
+from . import near_dup
 from .config import BuildConfig
-from .dedup import dedup_answers, drop_duplicate_pairs, hash_column, supersede_dump_versions
+from .dedup import dedup_answers, drop_duplicate_pairs, hash_column
 from .funnel import Funnel
 from .length_filter import LengthMeter
 from .pairing import candidate_pairs, cap_pairs
-from .schema import ANSWER, PAIRS, QUESTION, SFT
+from .schema import ANSWER, OUTPUT_SCHEMAS, PAIRS, QUESTION, SFT, SPILLED_POSTS
 from .scoring import pm_score
 from .splits import assign_split
+from .writer import write_table
 
 _AUTHOR = (
     pl.when(pl.col("owner_user_id").is_not_null())
     .then(pl.format("https://{}/users/{}", pl.col("site"), pl.col("owner_user_id")))
     .otherwise(pl.col("owner_display_name"))
 )
+_BEST_FIRST = dict(by=["rank", "score", "answer_id"], descending=[True, True, False], nulls_last=True)
+
+_meter: LengthMeter | None = None
 
 
-@dataclass
-class Tables:
-    pairs: pl.DataFrame
-    sft: pl.DataFrame
+def init_worker(tokenizer: str | None, trust_remote_code: bool) -> None:
+    """Load the tokenizer once per worker process (or once inline)."""
+    global _meter
+    _meter = LengthMeter(tokenizer, trust_remote_code)
 
 
 def split_template(template: str, token_boundary: bool) -> tuple[str, str, str]:
@@ -42,117 +50,182 @@ def split_template(template: str, token_boundary: bool) -> tuple[str, str, str]:
     return prefix, stripped, suffix[len(stripped) :]
 
 
-def _questions_and_answers(posts: pl.DataFrame, given: pl.DataFrame | None):
-    questions = posts.filter(pl.col("post_type") == QUESTION).select(
-        "site",
-        pl.col("post_id").alias("question_id"),
-        "accepted_answer_id",
-        pl.when(pl.col("title").fill_null("").str.strip_chars() != "")
-        .then(pl.col("title") + "\n\n" + pl.col("body"))
-        .otherwise(pl.col("body"))
-        .str.strip_chars()
-        .alias("question_text"),
-        _AUTHOR.alias("question_author"),
-        pl.col("license").alias("question_license"),
-    )
-    answers = posts.filter(pl.col("post_type") == ANSWER).select(
-        "site",
-        pl.col("post_id").alias("answer_id"),
-        pl.col("parent_id").alias("question_id"),
-        "score",
-        "pm_score",
-        "accepted",
-        pl.col("body").str.strip_chars().alias("body"),
-        _AUTHOR.alias("author"),
-        "license",
-        from_given=pl.lit(False),
-    )
-    candidates = None
-    if given is not None and given.height:
+def cluster_id(hashes: pl.Series) -> pl.Series:
+    """A cluster's id: its first question's text hash in hex (a lone question's own hash)."""
+    return pl.Series([f"{h & 0xFFFFFFFFFFFFFFFF:016x}" for h in hashes.to_list()], dtype=pl.String)
+
+
+def _read(folder: Path, kind: str) -> pl.DataFrame | None:
+    files = sorted(folder.glob(f"{kind}-*.parquet"))
+    return pl.concat([pl.read_parquet(f) for f in files], how="vertical_relaxed") if files else None
+
+
+def _questions_and_answers(posts: pl.DataFrame | None, given: pl.DataFrame | None):
+    frames_q, frames_a, candidates = [], [], None
+    if posts is not None:
+        frames_q.append(posts.filter(pl.col("post_type") == QUESTION).select(
+            "site", pl.col("post_id").alias("question_id"), "accepted_answer_id",
+            pl.col("text").alias("question_text"), pl.col("text_hash").alias("question_hash"), "bands",
+            _AUTHOR.alias("question_author"), pl.col("license").alias("question_license"),
+        ))
+        answers = posts.filter(pl.col("post_type") == ANSWER)
+        frames_a.append(answers.select(
+            "site", pl.col("post_id").alias("answer_id"), pl.col("parent_id").alias("question_id"), "score",
+            "pm_score", "accepted", pl.col("text").alias("body"), pl.col("text_hash").alias("answer_hash"),
+            _AUTHOR.alias("author"), "license", from_given=pl.lit(False),
+        ))
+    if given is not None:
         g_questions, g_answers, candidates = _given_pairs_tables(given)
-        questions = pl.concat([questions, g_questions], how="diagonal_relaxed")
-        answers = pl.concat([answers, g_answers], how="diagonal_relaxed")
-    return questions, answers, candidates
+        frames_q.append(g_questions)
+        frames_a.append(g_answers)
+    questions = pl.concat(frames_q, how="diagonal_relaxed").unique(["site", "question_id"], keep="first")
+    return questions.sort("site", "question_id"), pl.concat(frames_a, how="diagonal_relaxed"), candidates
 
 
 def _given_pairs_tables(given: pl.DataFrame):
-    """Ready-made pairs as questions, answers (id = text hash) and candidate pairs. An answer's
-    pm_score is its wins minus losses in the given pairs: it only picks the SFT answer."""
-    given = given.with_columns(
-        chosen_id=hash_column(given["chosen"]), rejected_id=hash_column(given["rejected"])
-    )
+    """Ready-made pairs as questions, answers (id = text hash) and candidate pairs. Their answers have
+    no score: `rank` (wins minus losses in the given pairs) only picks the SFT answer."""
+    given = given.with_columns(chosen_id=hash_column(given["chosen"]), rejected_id=hash_column(given["rejected"]))
     questions = given.group_by("site", "question_id").agg(
-        pl.col("question").first().str.strip_chars().alias("question_text"),
-        pl.col("creation_date").first(),
-    ).with_columns(question_license=pl.lit("CC BY-SA 4.0"))
-    sides = pl.concat(
-        [
-            given.select("site", "question_id", answer_id="chosen_id", body="chosen", win=pl.lit(1)),
-            given.select("site", "question_id", answer_id="rejected_id", body="rejected", win=pl.lit(-1)),
-        ]
-    )
+        pl.col("question").first().alias("question_text"), pl.col("text_hash").first().alias("question_hash"),
+        pl.col("bands").first(),
+    ).with_columns(question_license=pl.lit("CC BY-SA 4.0"), accepted_answer_id=pl.lit(None, dtype=pl.Int64),
+                   question_author=pl.lit(None, dtype=pl.String))
+    sides = pl.concat([
+        given.select("site", "question_id", answer_id="chosen_id", body="chosen", win=pl.lit(1)),
+        given.select("site", "question_id", answer_id="rejected_id", body="rejected", win=pl.lit(-1)),
+    ])
     answers = sides.group_by("site", "question_id", "answer_id").agg(
-        pl.col("body").first().str.strip_chars(), pl.col("win").sum().cast(pl.Int64).alias("pm_score")
-    ).with_columns(accepted=pl.lit(False), license=pl.lit("CC BY-SA 4.0"), from_given=pl.lit(True))
+        pl.col("body").first(), pl.col("win").sum().cast(pl.Int64).alias("rank")
+    ).with_columns(answer_hash=pl.col("answer_id"), accepted=pl.lit(False), license=pl.lit("CC BY-SA 4.0"),
+                   from_given=pl.lit(True), score=pl.lit(None, dtype=pl.Int64), pm_score=pl.lit(None, dtype=pl.Int64),
+                   author=pl.lit(None, dtype=pl.String))
     candidates = given.select(
         "site", "question_id", chosen_answer_id="chosen_id", rejected_answer_id="rejected_id"
     ).unique(maintain_order=True)
     return questions, answers, candidates
 
 
-def make_tables(
-    posts: pl.DataFrame, given: pl.DataFrame | None, config: BuildConfig, meter: LengthMeter, funnel: Funnel
-) -> Tables:
-    entered = posts.height
-    posts, superseded, deleted = supersede_dump_versions(posts)
-    funnel.record(
-        "dump_versions", "posts", entered, posts.height,
-        superseded_by_newer_dump=superseded, deleted_in_newer_dump=deleted,
+def cluster_questions(questions: pl.DataFrame, config: BuildConfig) -> tuple[pl.DataFrame, dict]:
+    """Verified clusters: same text hash, or an LSH candidate whose true shingle Jaccard reaches the
+    threshold. Adds cluster_id and cluster_size; returns the stats for the manifest."""
+    n = questions.height
+    hashes = questions["question_hash"].to_numpy()
+    order = np.argsort(hashes, kind="stable")
+    run = np.flatnonzero(hashes[order][1:] == hashes[order][:-1])
+    edges = [np.stack([order[run], order[run + 1]], axis=1)]
+    candidates = verified = 0
+    if config.near_dup and n > 1:
+        params = config.minhash_params()
+        width = questions["bands"].list.len().max()
+        found = near_dup.candidate_pairs(questions["bands"].list.to_array(width).to_numpy().astype(np.uint64))
+        found = found[hashes[found[:, 0]] != hashes[found[:, 1]]]  # exact ones are already edges
+        texts = questions["question_text"].to_list()
+        shingles: dict[int, np.ndarray] = {}
+
+        def shingle(i: int) -> np.ndarray:
+            if i not in shingles:
+                shingles[i] = near_dup.shingle_hashes(texts[i], params.ngram)
+            return shingles[i]
+
+        keep = [near_dup.jaccard(shingle(i), shingle(j)) >= params.threshold for i, j in found.tolist()]
+        candidates, verified = len(keep), int(sum(keep))
+        edges.append(found[np.asarray(keep, dtype=bool)] if keep else np.empty((0, 2), dtype=np.int64))
+    labels = near_dup.union_find(n, np.concatenate(edges).astype(np.int64))
+    questions = questions.with_columns(
+        cluster_id=cluster_id(pl.Series(hashes[labels])), _label=pl.Series(labels)
+    ).with_columns(cluster_size=pl.len().over("_label")).drop("_label")
+    return questions, {"candidate_pairs": candidates, "verified_pairs": verified}
+
+
+def dedup_near_answers(answers: pl.DataFrame, config: BuildConfig) -> pl.DataFrame:
+    """Within a question, an answer whose shingles are near-identical to a better one (a repost, an
+    edit posted twice) is dropped; answers are taken best first."""
+    params = config.minhash_params()
+    answers = answers.sort(["site", "question_id", *_BEST_FIRST["by"]],
+                           descending=[False, False, *_BEST_FIRST["descending"]], nulls_last=True)
+    keep = np.ones(answers.height, dtype=bool)
+    sizes = answers.group_by(["site", "question_id"], maintain_order=True).len()["len"].to_numpy()
+    bodies = answers["body"].to_list()
+    start = 0
+    for size in sizes.tolist():
+        if size > 1:
+            kept: list[np.ndarray] = []
+            for i in range(start, start + size):
+                sh = near_dup.shingle_hashes(bodies[i], params.ngram)
+                if any(near_dup.jaccard(sh, other) >= params.threshold for other in kept):
+                    keep[i] = False
+                else:
+                    kept.append(sh)
+        start += size
+    return answers.filter(pl.Series(keep))
+
+
+def keep_one_per_cluster(questions: pl.DataFrame, answers: pl.DataFrame) -> pl.DataFrame:
+    """The keep-one policy: of each cluster, the question with the most answers (then the first)."""
+    counts = answers.group_by("site", "question_id").len("n_answers")
+    ranked = questions.join(counts, on=["site", "question_id"], how="left").with_columns(
+        pl.col("n_answers").fill_null(0)
     )
+    return ranked.sort(["cluster_id", "n_answers", "site", "question_id"], descending=[False, True, False, False]) \
+        .unique("cluster_id", keep="first").drop("n_answers").sort("site", "question_id")
+
+
+def process_bucket(bucket: int, folder: str, stage: str, total: int, config: BuildConfig) -> dict:
+    """Everything after routing, for one bucket: writes its shard of every output split and returns
+    its funnel and cluster stats."""
+    meter = _meter if _meter is not None else LengthMeter(config.tokenizer, config.trust_remote_code)
+    funnel = Funnel()
+    folder = Path(folder)
+    posts, given = _read(folder, "posts"), _read(folder, "pairs")
+    if posts is None and given is None:
+        posts = pl.from_arrow(SPILLED_POSTS.empty_table())
     questions, answers, given_candidates = _questions_and_answers(posts, given)
     prefix, suffix, response_prefix = split_template(config.prompt_template, config.token_boundary)
-    max_prompt = config.max_prompt_tokens if meter.tokenizer is not None else config.max_prompt_chars
-    max_length = config.max_length if meter.tokenizer is not None else config.max_length_chars
+    tokens = meter.tokenizer is not None
+    max_prompt = config.max_prompt_tokens if tokens else config.max_prompt_chars
+    max_length = config.max_length if tokens else config.max_length_chars
 
-    # Questions: prompt, cluster (exact text hash), length.
-    questions = questions.unique(["site", "question_id"], keep="first", maintain_order=True)
+    # Questions: clusters, the keep-one policy, prompt and its length.
+    questions, cluster_stats = cluster_questions(questions, config)
+    n_questions = questions.height
+    if config.near_dup_policy == "keep-one":
+        questions = keep_one_per_cluster(questions, answers)
+    near_dup_dropped = n_questions - questions.height
     questions = questions.with_columns(
         prompt=pl.lit(prefix) + pl.col("question_text") + pl.lit(suffix),
-        question_hash=hash_column(questions["question_text"]),
+        question_url=pl.format("https://{}/questions/{}", pl.col("site"), pl.col("question_id")),
     )
     questions = questions.with_columns(
         prompt_length=pl.Series(meter.measure(questions["prompt"].to_list(), prompt=True), dtype=pl.Int64),
-        cluster_id=pl.col("question_hash").cast(pl.UInt64, wrap_numerical=True).map_elements(
-            lambda h: f"{h:016x}", return_dtype=pl.String
-        ),
-        question_url=pl.format("https://{}/questions/{}", pl.col("site"), pl.col("question_id")),
     )
     empty_q = questions["question_text"].fill_null("").str.len_chars() == 0
     long_q = ~empty_q & (questions["prompt_length"] > max_prompt)
     live_questions = questions.filter(~empty_q & ~long_q)
 
-    # Answers: attach to their question, score, dedup, length.
+    # Answers: attach to their question, score, dedup (exact, then near), length.
     n_answers = answers.height
     answers = answers.join(
-        questions.select("site", "question_id", "accepted_answer_id", "prompt_length"),
+        live_questions.select("site", "question_id", "accepted_answer_id", "prompt_length"),
         on=["site", "question_id"], how="left",
     )
-    orphan = answers["prompt_length"].is_null()
-    answers = answers.filter(~orphan)
+    question_dropped = answers["prompt_length"].is_null().sum()
+    answers = answers.filter(pl.col("prompt_length").is_not_null())
     empty_a = answers["body"].fill_null("").str.len_chars() == 0
     answers = answers.filter(~empty_a)
     answers = answers.with_columns(
         accepted=pl.coalesce("accepted", pl.col("answer_id") == pl.col("accepted_answer_id"), pl.lit(False)),
     ).with_columns(
-        pm_score=pl.coalesce("pm_score", pm_score(pl.col("score"), pl.col("accepted"))),
-        answer_hash=hash_column(answers["body"]),
-    )
+        pm_score=pl.when(pl.col("from_given")).then(None)
+        .otherwise(pl.coalesce("pm_score", pm_score(pl.col("score"), pl.col("accepted")))),
+    ).with_columns(rank=pl.coalesce("pm_score", "rank") if "rank" in answers.columns else pl.col("pm_score"))
     before = answers.height
     answers = dedup_answers(answers)
     duplicates = before - answers.height
     before = answers.height
-    answers = answers.join(live_questions.select("site", "question_id"), on=["site", "question_id"], how="semi")
-    question_dropped = before - answers.height
+    if config.near_dup:
+        answers = dedup_near_answers(answers, config)
+    near_duplicates = before - answers.height
     answers = answers.with_columns(response=pl.lit(response_prefix) + pl.col("body"))
     answers = answers.with_columns(
         response_length=pl.Series(meter.measure(answers["response"].to_list(), prompt=False), dtype=pl.Int64)
@@ -160,15 +233,19 @@ def make_tables(
     too_long = pl.col("prompt_length") + pl.col("response_length") + meter.eos_tokens > max_length
     n_long = answers.filter(too_long).height
     answers = answers.filter(~too_long)
-    answer_drops = dict(
-        orphan_answer=orphan.sum(), empty_answer=empty_a.sum(), duplicate_answer=duplicates,
-        question_dropped=question_dropped, answer_too_long=n_long,
-    )
 
     # Split by cluster.
     clusters = live_questions.select("cluster_id").unique().sort("cluster_id")
     clusters = clusters.with_columns(split=assign_split(clusters["cluster_id"], config.split, config.seed))
     live_questions = live_questions.join(clusters, on="cluster_id")
+    merged = live_questions.filter(pl.col("cluster_size") > 1)
+    alone = assign_split(cluster_id(merged["question_hash"]), config.split, config.seed)
+    cluster_stats.update(
+        clusters_with_duplicates=merged["cluster_id"].n_unique(),
+        questions_in_them=merged.height,
+        questions_moved_by_merges=int((alone != merged["split"]).sum()),
+        size_histogram=dict(Counter(merged.group_by("cluster_id").len()["len"].to_list())),
+    )
     answers = answers.join(
         live_questions.select("site", "question_id", "split", "question_hash"), on=["site", "question_id"]
     )
@@ -186,33 +263,39 @@ def make_tables(
     one_answer = rowless.filter(pl.col("n_answers") == 1)
     at_margin = rowless.filter(pl.col("n_answers") > 1).join(paired_questions, on=keys, how="semi").height
     funnel.record(
-        "questions", "questions", questions.height, with_rows.height,
-        empty_question=empty_q.sum(), prompt_too_long=long_q.sum(),
+        "questions", "questions", n_questions, with_rows.height,
+        near_duplicate_question=near_dup_dropped, empty_question=empty_q.sum(), prompt_too_long=long_q.sum(),
         no_answer_left=live_questions.height - per_question.height,
         one_answer_cannot_pair=one_answer.height,
         no_pair_at_min_margin=rowless.height - one_answer.height - at_margin,
         only_duplicate_rows=at_margin,
     )
-    funnel.record("answers", "answers", n_answers, answers.height, **answer_drops)
+    funnel.record(
+        "answers", "answers", n_answers, answers.height, question_dropped=question_dropped,
+        empty_answer=empty_a.sum(), duplicate_answer=duplicates, near_duplicate_answer=near_duplicates,
+        answer_too_long=n_long,
+    )
     funnel.record("pairs", "answer pairs", kept=pairs.height, **pair_counts)
     funnel.record("sft", "rows", kept=sft.height, **sft_drops)
-    return Tables(pairs=pairs, sft=sft)
+
+    stage = Path(stage)
+    for config_name, table, labels in (("pairs", pairs, {"train": "train", "test": "test"}),
+                                       ("sft", sft, {"train": "sft", "test": "test"})):
+        for split, label in labels.items():
+            part = table.filter(pl.col("split") == label)
+            write_table(part, stage / "data" / config_name / f"{split}-{bucket:05d}-of-{total:05d}.parquet",
+                        OUTPUT_SCHEMAS[config_name])
+    return {"funnel": funnel.to_dict(), "clusters": cluster_stats}
 
 
 def _sft_rows(answers: pl.DataFrame, questions: pl.DataFrame) -> tuple[pl.DataFrame, dict]:
     """The best answer of each question in the sft and test splits (pm_score, then score, then id)."""
-    best = answers.sort(["pm_score", "score", "answer_id"], descending=[True, True, False], nulls_last=True).unique(
-        ["site", "question_id"], keep="first", maintain_order=True
-    )
+    best = answers.sort(**_BEST_FIRST).unique(["site", "question_id"], keep="first", maintain_order=True)
     rows = best.join(questions.drop("split", "prompt_length", "question_hash"), on=["site", "question_id"])
     rows = rows.sort("site", "question_id")
     deduped = rows.unique(["question_hash", "answer_hash"], keep="first", maintain_order=True)
-    deduped = deduped.with_columns(
-        license=pl.concat_str("question_license", "license", separator=", ").map_elements(
-            _join_licences, return_dtype=pl.String
-        )
-    )
     drops = dict(entered=rows.height, duplicate_sft_row=rows.height - deduped.height)
+    deduped = deduped.with_columns(license=_licences("question_license", "license"))
     return deduped.select(
         "prompt", pl.col("response").alias("completion"), "site", "question_id", "answer_id", "score",
         "pm_score", "accepted", "prompt_length", pl.col("response_length").alias("completion_length"),
@@ -226,9 +309,12 @@ def _pair_rows(answers, questions, given_candidates, config: BuildConfig) -> tup
     Also returns the counts for the funnel and the questions that had a pair at the margin."""
     pairs, below_margin = candidate_pairs(answers.filter(~pl.col("from_given")), config.min_margin)
     entered = pairs.height + below_margin
+    identical = 0
     if given_candidates is not None:
         given_pairs = _given_candidate_pairs(answers, given_candidates)
+        identical = given_pairs.filter(pl.col("chosen_answer_id") == pl.col("rejected_answer_id")).height
         entered += given_pairs.height
+        given_pairs = given_pairs.filter(pl.col("chosen_answer_id") != pl.col("rejected_answer_id"))
         pairs = pl.concat([pairs, given_pairs], how="diagonal_relaxed")
     capped = cap_pairs(pairs, config.max_pairs_per_question, config.seed)
     over_cap = pairs.height - capped.height
@@ -239,14 +325,11 @@ def _pair_rows(answers, questions, given_candidates, config: BuildConfig) -> tup
     ).rename({"question_hash": "prompt_hash"})
     deduped = drop_duplicate_pairs(capped)
     counts = dict(
-        entered=entered, below_min_margin=below_margin, over_max_pairs_per_question=over_cap,
-        duplicate_pair=capped.height - deduped.height,
+        entered=entered, below_min_margin=below_margin, identical_responses=identical,
+        over_max_pairs_per_question=over_cap, duplicate_pair=capped.height - deduped.height,
     )
     paired_questions = pairs.select("site", "question_id").unique()
-    deduped = deduped.with_columns(
-        license=pl.concat_str("question_license", "chosen_license", "rejected_license", separator=", ")
-        .map_elements(_join_licences, return_dtype=pl.String)
-    )
+    deduped = deduped.with_columns(license=_licences("question_license", "chosen_license", "rejected_license"))
     return deduped.select(
         "prompt", pl.col("chosen_response").alias("chosen"), pl.col("rejected_response").alias("rejected"),
         "site", "question_id", pl.col("chosen_answer_id").alias("chosen_id"),
@@ -260,7 +343,7 @@ def _pair_rows(answers, questions, given_candidates, config: BuildConfig) -> tup
 
 def _given_candidate_pairs(answers: pl.DataFrame, candidates: pl.DataFrame) -> pl.DataFrame:
     """Given pairs whose both answers survived the filters, with margin left empty (unknown)."""
-    side = answers.select(
+    side = answers.filter(pl.col("from_given")).select(
         "site", "question_id", "answer_id", "pm_score", "score", "accepted", "response", "response_length",
         "answer_hash", "author", "license",
     )
@@ -277,8 +360,6 @@ def _dtypes(schema) -> dict:
     return dict(pl.from_arrow(schema.empty_table()).schema)
 
 
-def _join_licences(joined: str | None) -> str | None:
-    """`CC BY-SA 3.0, CC BY-SA 4.0, CC BY-SA 3.0` -> `CC BY-SA 3.0, CC BY-SA 4.0`."""
-    if joined is None:
-        return None
-    return ", ".join(sorted({part.strip() for part in joined.split(",") if part.strip()}))
+def _licences(*columns: str) -> pl.Expr:
+    """The distinct licences of a row's parts, sorted: `CC BY-SA 3.0, CC BY-SA 4.0`."""
+    return pl.concat_list(columns).list.drop_nulls().list.unique().list.sort().list.join(", ")

@@ -9,12 +9,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .errors import OutputExistsError
 
-ROWS_PER_SHARD = 250_000
 # Fixed writer settings: same rows in, same bytes out.
 _PARQUET = dict(compression="zstd", compression_level=9, use_dictionary=True, write_statistics=True)
 
@@ -50,23 +50,23 @@ def staging(out: Path, overwrite: bool) -> Iterator[Path]:
         raise
 
 
-def write_split(table: pa.Table, folder: Path, split: str) -> list[dict]:
-    """`{split}-00000-of-0000N.parquet` shards (the Hub's naming); returns each shard's path
-    (relative to the output root), rows and bytes. An empty split still gets one file, so the
-    schema is declared."""
-    folder.mkdir(parents=True, exist_ok=True)
-    n_shards = max(1, -(-table.num_rows // ROWS_PER_SHARD))
-    names = []
-    for index in range(n_shards):
-        name = f"{split}-{index:05d}-of-{n_shards:05d}.parquet"
-        shard = table.slice(index * ROWS_PER_SHARD, ROWS_PER_SHARD)
-        pq.write_table(shard, folder / name, **_PARQUET)
-        names.append({
-            "path": f"{folder.parent.name}/{folder.name}/{name}",
-            "rows": shard.num_rows,
-            "bytes": (folder / name).stat().st_size,
-        })
-    return names
+def write_table(frame: pl.DataFrame, path: Path, schema: pa.Schema) -> None:
+    """One Parquet file in the output contract's exact schema, with the fixed writer settings."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(frame.to_arrow().cast(schema), path, **_PARQUET)
+
+
+def list_outputs(root: Path) -> dict[str, list[dict]]:
+    """`{"pairs/train": [{"path", "rows", "bytes"}, ...], ...}` for the manifest and the card."""
+    files: dict[str, list[dict]] = {}
+    for config in ("pairs", "sft"):
+        for split in ("train", "test"):
+            files[f"{config}/{split}"] = [
+                {"path": f"data/{config}/{p.name}", "rows": pq.ParquetFile(p).metadata.num_rows,
+                 "bytes": p.stat().st_size}
+                for p in sorted((root / "data" / config).glob(f"{split}-*.parquet"))
+            ]
+    return files
 
 
 def write_json(path: Path, data: dict) -> None:

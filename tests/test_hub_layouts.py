@@ -385,9 +385,6 @@ def test_paired_without_token_boundary_keeps_text_exact(tmp_path):
     assert all(p["prompt"].endswith("\n\nAnswer: ") for p in pairs)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "tables._given_pairs_tables keeps a given pair whose response_j and response_k are the same text "
-    "(same hash id): the output has a pair with chosen == rejected, a tie the design says never pairs"))
 def test_paired_identical_sides_are_dropped(tmp_path):
     rows = PAIRED + [_paired(12, COOKING, "Why does my roux go lumpy when I add milk?",
                              "Use a blender.", "Use a blender.")]
@@ -395,3 +392,5 @@ def test_paired_identical_sides_are_dropped(tmp_path):
     _build(_write_parquet(tmp_path / "se-paired.parquet", rows), out, *BOTH_SPLITS)
     pairs = _read(out, "pairs")
     assert all(p["chosen"] != p["rejected"] for p in pairs)
+    funnel = json.loads((out / "manifest.json").read_text())["counts"]["funnel"]
+    assert funnel["pairs"]["dropped"]["identical_responses"] == 1

@@ -38,7 +38,7 @@ def test_reads_rows_in_any_order_and_both_tag_forms(newline, bom):
     rows = {r["post_id"]: r for r in posts.iter_rows(named=True)}
     assert rows[1]["tags"] == ["brewing", "v60"] and rows[5]["tags"] == ["a", "b-c"]
     assert rows[1]["title"] == "A & B"
-    assert rows[3]["body"] == "Late & wrong." and rows[3]["score"] == -2 and rows[3]["owner_display_name"] == "gone"
+    assert rows[3]["body"] == "<p>Late &amp; wrong.</p>\n" and rows[3]["score"] == -2 and rows[3]["owner_display_name"] == "gone"
     assert rows[1]["license"] == "CC BY-SA 2.5" and rows[3]["license"] == "CC BY-SA 3.0"
     assert rows[2]["license"] == "CC BY-SA 4.0"
 

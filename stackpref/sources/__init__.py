@@ -90,7 +90,7 @@ class Source:
             member = archive.find_posts_member(self.path)
             chunks = archive.iter_member_chunks(self.path, member)
             label = f"{self.location}:{member}"
-            for batch in read_posts_xml(chunks, site=self.site, source=label, skipped=skipped):
+            for batch in read_posts_xml(chunks, site=self.site, source=self.location, skipped=skipped, label=label):
                 yield "posts", batch
         elif self.kind == "table":
             yield from hub_layouts.convert_batches(

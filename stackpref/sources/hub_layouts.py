@@ -106,13 +106,6 @@ def iter_hub_dataset(repo_id: str) -> Iterator[pa.RecordBatch]:
         raise InputError(f"{repo_id}: cannot stream this Hub dataset ({exc.__class__.__name__}: {exc})") from None
 
 
-def _text(value) -> str:
-    from ..text import html_to_md
-
-    text = value or ""
-    return html_to_md(text) if looks_like_html(text) else text.strip()
-
-
 def convert_batches(batches: Iterator[pa.RecordBatch], *, source: str, site: str):
     """Yield ('posts', batch) or ('pairs', batch) for each input batch, by the detected layout."""
     layout = None
@@ -135,10 +128,10 @@ def _paired_batch(rows: list[dict], source: str, site: str, first_row: int) -> p
     for number, row in enumerate(rows, start=first_row):
         out["site"].append(site_from_metadata(row.get("metadata"), site))
         out["question_id"].append(_integer(row["qid"], "qid", source, number))
-        out["question"].append(_text(row["question"]))
+        out["question"].append(row["question"] or "")
         out["creation_date"].append(row.get("date"))
-        out["chosen"].append(_text(row["response_j"]))
-        out["rejected"].append(_text(row["response_k"]))
+        out["chosen"].append(row["response_j"] or "")
+        out["rejected"].append(row["response_k"] or "")
         out["source"].append(source)
     return pa.RecordBatch.from_pydict(out, schema=GIVEN_PAIRS)
 
@@ -155,7 +148,7 @@ def _preferences_batch(rows: list[dict], source: str, site: str, first_row: int)
         qid = _integer(row["qid"], "qid", source, number)
         date = row.get("date")
         common = dict(site=row_site, creation_date=date, license=licence_for(date, None), source=source, tags=[])
-        add(post_id=qid, post_type=QUESTION, body=_text(row["question"]), **common)
+        add(post_id=qid, post_type=QUESTION, body=row["question"] or "", **common)
         for answer in row["answers"] or []:
             author_id = answer.get("author_id")
             add(
@@ -164,7 +157,7 @@ def _preferences_batch(rows: list[dict], source: str, site: str, first_row: int)
                 parent_id=qid,
                 pm_score=_integer(answer.get("pm_score"), "pm_score", source, number),
                 accepted=str(answer.get("selected")).lower() == "true",
-                body=_text(answer.get("text")),
+                body=answer.get("text") or "",
                 owner_user_id=int(author_id) if str(author_id or "").isdigit() else None,
                 owner_display_name=answer.get("author"),
                 **common,

@@ -13,7 +13,6 @@ from lxml import etree
 
 from ..errors import InputError
 from ..schema import ANSWER, POSTS, QUESTION
-from ..text import html_to_md
 
 BATCH_ROWS = 20_000
 _PROLOG_LIMIT = 1 << 16  # a real dump's prolog is under 100 bytes
@@ -105,7 +104,7 @@ class _Columns:
         c["pm_score"].append(None)
         c["accepted"].append(None)
         c["title"].append(a.get("Title"))
-        c["body"].append(html_to_md(a.get("Body") or ""))
+        c["body"].append(a.get("Body") or "")
         c["tags"].append(parse_tags(a.get("Tags")))
         c["owner_user_id"].append(_int(a.get("OwnerUserId")))
         c["owner_display_name"].append(a.get("OwnerDisplayName"))
@@ -119,14 +118,16 @@ class _Columns:
 
 
 def read_posts_xml(
-    chunks: Iterable[bytes], *, site: str, source: str, skipped: Counter
+    chunks: Iterable[bytes], *, site: str, source: str, skipped: Counter, label: str | None = None
 ) -> Iterator[pa.RecordBatch]:
-    """Yield POSTS batches, bodies converted to Markdown. Post types other than question and answer are
-    counted into `skipped` under `post_type_<n>`; a malformed file raises InputError with its line."""
+    """Yield POSTS batches (bodies as the dump's HTML; workers convert them). Post types other than question and answer are
+    counted into `skipped` under `post_type_<n>`; a malformed file raises InputError with its line.
+    `source` fills the rows' source column; `label` (default: source) names the input in errors."""
+    columns = _Columns(site, source)
+    source = label or source
     parser = etree.XMLPullParser(
         events=("start", "end"), resolve_entities=False, no_network=True, load_dtd=False
     )
-    columns = _Columns(site, source)
     depth = 0
     line = 1
 
