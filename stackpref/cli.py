@@ -53,6 +53,15 @@ def cli() -> None:
               help=field_help("prompt_template") + r" Default 'Question: {question}\n\nAnswer: '.")
 @click.option("--token-boundary/--no-token-boundary", default=None, help=field_help("token_boundary") + " Default on.")
 @click.option("--trust-remote-code", is_flag=True, default=None, help=field_help("trust_remote_code"))
+@click.option("--near-dup/--no-near-dup", default=None, help=field_help("near_dup") + " Default on.")
+@click.option("--near-dup-threshold", type=float, default=None, help=field_help("near_dup_threshold") + " Default 0.8.")
+@click.option("--near-dup-policy", type=click.Choice(["same-split", "keep-one"]), default=None,
+              help=field_help("near_dup_policy") + " Default same-split.")
+@click.option("--near-dup-ngram", type=int, default=None, help=field_help("near_dup_ngram") + " Default 5.")
+@click.option("--near-dup-bands", type=int, default=None, help=field_help("near_dup_bands") + " Default 14.")
+@click.option("--near-dup-rows", type=int, default=None, help=field_help("near_dup_rows") + " Default 8.")
+@click.option("--workers", "-j", type=int, default=None, help=field_help("workers"))
+@click.option("--tmp-dir", type=click.Path(file_okay=False), default=None, help=field_help("tmp_dir"))
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists (only once the new build succeeded).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
 def build(sources, out, config_file, split_text, overwrite, quiet, **options) -> None:

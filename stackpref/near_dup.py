@@ -55,13 +55,19 @@ BUCKET_WINDOW = 64
 # Texts per batch inside `signatures`: bounds the memory of the flattened shingles (a few MB).
 DOC_BATCH = 2048
 
+# near_duplicate_clusters keeps the shingles of the signature pass for verification while they
+# take at most this much memory (32M shingles, e.g. 250k texts of 130 words); past it, the texts
+# in candidate pairs are shingled again (measured: half the time of a run where most texts have
+# a near duplicate, little where few do).
+SHINGLE_CACHE_BYTES = 256 << 20
+
 # Shingles per block of the (permutations x shingles) product: 112 x 8192 uint64 is 7 MB, which
 # measured fastest here (small blocks pay numpy's per-call overhead, big ones fall out of cache).
 SHINGLE_BLOCK = 8192
 
 _U64 = np.uint64
 _MIX1, _MIX2 = _U64(0xBF58476D1CE4E5B9), _U64(0x94D049BB133111EB)  # splitmix64's finalizer
-_GOLDEN = _U64(0x9E3779B97F4A7C15)  # odd; spreads the running n-gram hash before each new word
+_GOLDEN = _U64(0x9E3779B97F4A7C15)  # odd (2^64 / golden ratio): the base of the n-gram polynomial
 
 
 @dataclass(frozen=True)
@@ -221,15 +227,25 @@ def _shingle_batch(texts: Sequence[str], ngram: int):
     total = int(offsets[-1])
     if total == 0:
         return np.empty(0, dtype=np.uint64), offsets
-    doc = np.repeat(np.arange(len(texts)), n_shingles)
-    first_word = word_starts[:-1][doc] + (np.arange(total) - offsets[:-1][doc])
-    width = np.minimum(n_words[doc], ngram)  # words in each shingle
-
-    h = word_hashes[first_word]
-    last = len(word_hashes) - 1
-    for k in range(1, ngram):  # a loop over the n-gram's words; each step covers every shingle
-        step = _mix(h * _GOLDEN + word_hashes[np.minimum(first_word + k, last)])
-        h = np.where(k < width, step, h)
+    # A shingle's hash is mix(sum_k w_k * G^(m-1-k)) over its m word hashes w_k: a polynomial
+    # in an odd constant (order-sensitive; two different word sequences agree with probability
+    # about 2^-64 since the w_k are xxh3 outputs), then splitmix64 to spread every bit. Computed
+    # once at every word position over the whole batch with shifted slices, no gathers.
+    n_all = len(word_hashes)
+    padded = np.append(word_hashes, np.zeros(ngram - 1, dtype=np.uint64))
+    window = padded[:n_all].copy()
+    for k in range(1, ngram):  # a loop over the n-gram's words; each step covers every position
+        window *= _GOLDEN
+        window += padded[k : n_all + k]
+    first_word = np.repeat(word_starts[:-1] - offsets[:-1], n_shingles) + np.arange(total)
+    h = _mix(window[first_word])
+    short = np.flatnonzero((n_words > 0) & (n_words < ngram))
+    if len(short):  # texts of fewer words than ngram: one shingle of the words they have
+        first, width = word_starts[short], n_words[short]
+        g = padded[first]
+        for k in range(1, int(width.max())):
+            g = np.where(k < width, g * _GOLDEN + padded[first + k], g)
+        h[offsets[short]] = _mix(g)
     return h, offsets
 
 
@@ -295,17 +311,17 @@ def signatures(texts: Sequence[str], params: MinHashParams) -> np.ndarray:
     keys are SENTINEL too and `candidate_pairs` never pairs it.
     """
     out = np.empty((len(texts), params.num_perm), dtype=np.uint64)
-    for lo, sigs in _signature_batches(texts, params):
+    for lo, sigs, _, _ in _signature_batches(texts, params):
         out[lo : lo + len(sigs)] = sigs
     return out
 
 
 def _signature_batches(texts: Sequence[str], params: MinHashParams):
-    """(first index, signatures) of DOC_BATCH texts at a time: memory stays flat in len(texts)."""
+    """(first index, signatures, shingle hashes, offsets) of DOC_BATCH texts at a time."""
     a, b = _permutations(params)
     for lo in range(0, len(texts), DOC_BATCH):
         hashes, offsets = _shingle_batch(texts[lo : lo + DOC_BATCH], params.ngram)
-        yield lo, _minhash(hashes, offsets, a, b)
+        yield lo, _minhash(hashes, offsets, a, b), hashes, offsets
 
 
 def band_keys(sigs: np.ndarray, params: MinHashParams) -> np.ndarray:
@@ -382,12 +398,7 @@ def jaccard(a: np.ndarray, b: np.ndarray) -> float:
 def pair_jaccard(texts: Sequence[str], pairs: np.ndarray, ngram: int) -> np.ndarray:
     """True shingle Jaccard of each pair (i, j) of `texts`, float64, vectorized over the pairs.
 
-    Only the texts named in `pairs` are shingled. Each of them gets a block of sorted set codes
-    `(text << 64-t) | (shingle >> t)`, t = the bits needed to number them, all in one np.sort, and
-    the smaller set of every pair is looked up in the larger one's block with one searchsorted.
-    The codes keep 64-t bits of each shingle hash (>= 40 bits up to 16M texts): two different
-    shingles of one pair agree on them with probability about |A||B| / 2^(64-t), 3e-7 for two
-    300-shingle texts among 16M, so the result equals `jaccard` but for that.
+    Only the texts named in `pairs` are shingled. See `_pair_jaccard` for how.
     """
     pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
     if len(pairs) == 0:
@@ -395,19 +406,44 @@ def pair_jaccard(texts: Sequence[str], pairs: np.ndarray, ngram: int) -> np.ndar
     if pairs.min() < 0 or pairs.max() >= len(texts):
         raise ValueError(f"pairs must index 0..{len(texts) - 1}; got values from {pairs.min()} to {pairs.max()}")
     docs = _sorted_unique(pairs.ravel())
-    local = np.searchsorted(docs, pairs)
     hashes, offsets = _shingle_batch([texts[int(d)] for d in docs], ngram)
+    return _pair_jaccard(np.searchsorted(docs, pairs), hashes, offsets)
 
-    shift = _U64(max(int(len(docs) - 1).bit_length(), 1))
-    owner = np.repeat(np.arange(len(docs), dtype=np.uint64), np.diff(offsets))
+
+def _gather(hashes: np.ndarray, offsets: np.ndarray, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The flattened shingles of `docs` only, as (hashes, offsets)."""
+    lengths = offsets[docs + 1] - offsets[docs]
+    sub_offsets = np.zeros(len(docs) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=sub_offsets[1:])
+    index = np.repeat(offsets[docs] - sub_offsets[:-1], lengths) + np.arange(int(sub_offsets[-1]))
+    return hashes[index], sub_offsets
+
+
+def _pair_jaccard(pairs: np.ndarray, hashes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Jaccard of pairs of the texts of flattened shingles (hashes, offsets; repeats allowed).
+
+    Each text gets a block of sorted set codes `(text << 64-t) | (shingle >> t)`, t = the bits
+    needed to number the texts, all made by one np.sort, and the smaller set of every pair is
+    looked up in the larger one's block with one searchsorted. The codes keep 64-t bits of each
+    shingle hash (>= 40 bits up to 16M texts): two different shingles of one pair agree on them
+    with probability about |A||B| / 2^(64-t), 3e-7 for two 300-shingle texts among 16M texts, so
+    the result equals `jaccard` but for that.
+    """
+    n_docs = len(offsets) - 1
+    shift = _U64(max(int(n_docs - 1).bit_length(), 1))
+    owner = np.repeat(np.arange(n_docs, dtype=np.uint64), np.diff(offsets))
     codes = _sorted_unique((owner << (_U64(64) - shift)) | (hashes >> shift))  # per text: its sorted set
     set_owner = (codes >> (_U64(64) - shift)).astype(np.int64)
-    sizes = np.bincount(set_owner, minlength=len(docs))
+    sizes = np.bincount(set_owner, minlength=n_docs)
     set_starts = np.cumsum(sizes) - sizes
 
-    first_smaller = sizes[local[:, 0]] <= sizes[local[:, 1]]
-    small = np.where(first_smaller, local[:, 0], local[:, 1])
-    large = np.where(first_smaller, local[:, 1], local[:, 0])
+    first_smaller = sizes[pairs[:, 0]] <= sizes[pairs[:, 1]]
+    small = np.where(first_smaller, pairs[:, 0], pairs[:, 1])
+    large = np.where(first_smaller, pairs[:, 1], pairs[:, 0])
+    # Pairs in order of (large, small) make the looked-up codes nearly ascending, and searchsorted
+    # on ascending keys stays in cache: measured 8x faster than in random order.
+    order = np.lexsort((small, large))
+    small, large = small[order], large[order]
     counts = sizes[small]
     reach = np.cumsum(counts)
     low_bits = (_U64(1) << (_U64(64) - shift)) - _U64(1)
@@ -424,7 +460,8 @@ def pair_jaccard(texts: Sequence[str], pairs: np.ndarray, ngram: int) -> np.ndar
         found = np.minimum(np.searchsorted(codes, query), len(codes) - 1)
         inter[lo:hi] = np.bincount(pair_of[codes[found] == query] - lo, minlength=hi - lo)
         lo = hi
-    union = sizes[local[:, 0]] + sizes[local[:, 1]] - inter
+    inter[order] = inter.copy()
+    union = sizes[pairs[:, 0]] + sizes[pairs[:, 1]] - inter
     return np.divide(inter, union, out=np.zeros(len(pairs)), where=union > 0)
 
 
@@ -466,10 +503,26 @@ def near_duplicate_clusters(texts: Sequence[str], params: MinHashParams = MinHas
     """
     n = len(texts)
     keys = np.empty((n, params.bands), dtype=np.uint64)
-    for lo, sigs in _signature_batches(texts, params):  # only band keys are kept: 112 bytes a text
-        keys[lo : lo + len(sigs)] = band_keys(sigs, params)
+    kept, kept_bytes = [], 0
+    for lo, sigs, hashes, offsets in _signature_batches(texts, params):
+        keys[lo : lo + len(sigs)] = band_keys(sigs, params)  # 112 bytes a text, not 896
+        if kept is not None:
+            kept.append((hashes, offsets[:-1] + kept_bytes // 8))
+            kept_bytes += hashes.nbytes
+            if kept_bytes > SHINGLE_CACHE_BYTES:
+                kept = None  # verification will shingle the texts it needs again
     candidates = candidate_pairs(keys)
-    verified = candidates[pair_jaccard(texts, candidates, params.ngram) >= params.threshold]
+    if kept is None:
+        similarity = pair_jaccard(texts, candidates, params.ngram)
+    elif len(candidates):
+        docs = _sorted_unique(candidates.ravel())
+        all_hashes = np.concatenate([h for h, _ in kept])
+        all_offsets = np.append(np.concatenate([o for _, o in kept]), len(all_hashes))
+        hashes, offsets = _gather(all_hashes, all_offsets, docs)
+        similarity = _pair_jaccard(np.searchsorted(docs, candidates), hashes, offsets)
+    else:
+        similarity = np.empty(0)
+    verified = candidates[similarity >= params.threshold]
     labels = union_find(n, verified)
     sizes = np.bincount(labels, minlength=n)
     stats = {

@@ -120,17 +120,10 @@ def cluster_questions(questions: pl.DataFrame, config: BuildConfig) -> tuple[pl.
         width = questions["bands"].list.len().max()
         found = near_dup.candidate_pairs(questions["bands"].list.to_array(width).to_numpy().astype(np.uint64))
         found = found[hashes[found[:, 0]] != hashes[found[:, 1]]]  # exact ones are already edges
-        texts = questions["question_text"].to_list()
-        shingles: dict[int, np.ndarray] = {}
-
-        def shingle(i: int) -> np.ndarray:
-            if i not in shingles:
-                shingles[i] = near_dup.shingle_hashes(texts[i], params.ngram)
-            return shingles[i]
-
-        keep = [near_dup.jaccard(shingle(i), shingle(j)) >= params.threshold for i, j in found.tolist()]
-        candidates, verified = len(keep), int(sum(keep))
-        edges.append(found[np.asarray(keep, dtype=bool)] if keep else np.empty((0, 2), dtype=np.int64))
+        found = found[_could_reach(questions["question_text"], found, params.threshold)]
+        similar = near_dup.pair_jaccard(questions["question_text"].to_list(), found, params.ngram) >= params.threshold
+        candidates, verified = len(found), int(similar.sum())
+        edges.append(found[similar])
     labels = near_dup.union_find(n, np.concatenate(edges).astype(np.int64))
     questions = questions.with_columns(
         cluster_id=cluster_id(pl.Series(hashes[labels])), _label=pl.Series(labels)
@@ -138,26 +131,30 @@ def cluster_questions(questions: pl.DataFrame, config: BuildConfig) -> tuple[pl.
     return questions, {"candidate_pairs": candidates, "verified_pairs": verified}
 
 
+def _could_reach(texts: pl.Series, pairs: np.ndarray, threshold: float) -> np.ndarray:
+    """Pairs whose word counts allow a Jaccard of `threshold` (J <= shorter/longer): a cheap
+    screen before shingling. The 0.9 slack covers texts with repeated shingles."""
+    words = texts.str.count_matches(r"\S+").to_numpy().astype(np.float64) + 1
+    a, b = words[pairs[:, 0]], words[pairs[:, 1]]
+    return np.minimum(a, b) / np.maximum(a, b) >= threshold * 0.9
+
+
 def dedup_near_answers(answers: pl.DataFrame, config: BuildConfig) -> pl.DataFrame:
     """Within a question, an answer whose shingles are near-identical to a better one (a repost, an
-    edit posted twice) is dropped; answers are taken best first."""
+    edit posted twice) is dropped. Answers are taken best first; only pairs of similar length are
+    shingled, all of them in one vectorized call."""
     params = config.minhash_params()
     answers = answers.sort(["site", "question_id", *_BEST_FIRST["by"]],
                            descending=[False, False, *_BEST_FIRST["descending"]], nulls_last=True)
+    position = answers.select("site", "question_id").with_row_index("i")
+    pairs = position.join(position, on=["site", "question_id"], suffix="_j").filter(pl.col("i") < pl.col("i_j"))
+    pairs = pairs.select("i", "i_j").to_numpy().astype(np.int64).reshape(-1, 2)
+    pairs = pairs[_could_reach(answers["body"], pairs, params.threshold)]
+    near = pairs[near_dup.pair_jaccard(answers["body"].to_list(), pairs, params.ngram) >= params.threshold]
     keep = np.ones(answers.height, dtype=bool)
-    sizes = answers.group_by(["site", "question_id"], maintain_order=True).len()["len"].to_numpy()
-    bodies = answers["body"].to_list()
-    start = 0
-    for size in sizes.tolist():
-        if size > 1:
-            kept: list[np.ndarray] = []
-            for i in range(start, start + size):
-                sh = near_dup.shingle_hashes(bodies[i], params.ngram)
-                if any(near_dup.jaccard(sh, other) >= params.threshold for other in kept):
-                    keep[i] = False
-                else:
-                    kept.append(sh)
-        start += size
+    for better, worse in sorted(near.tolist(), key=lambda p: (p[1], p[0])):
+        if keep[better]:
+            keep[worse] = False
     return answers.filter(pl.Series(keep))
 
 

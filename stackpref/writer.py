@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 from .errors import OutputExistsError
 
 # Fixed writer settings: same rows in, same bytes out.
-_PARQUET = dict(compression="zstd", compression_level=9, use_dictionary=True, write_statistics=True)
+_PARQUET = dict(compression="zstd", compression_level=3, use_dictionary=True, write_statistics=True)
 
 
 def check_target(out: Path, overwrite: bool) -> None:
