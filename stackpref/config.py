@@ -10,9 +10,10 @@ from pathlib import Path
 import yaml
 
 from .errors import ConfigError
-from .schema import SPLITS
 
 DEFAULT_TEMPLATE = "Question: {question}\n\nAnswer: "
+# Question clusters go to one of these: SFT training, pairs training, held out from both.
+SPLITS = ("sft", "train", "test")
 
 
 def _opt(default, help: str, **kwargs):

@@ -21,18 +21,18 @@ class LengthMeter:
         self.eos_tokens = 1 if self.tokenizer is not None and self.tokenizer.eos_token else 0
 
     def measure(self, texts: list[str], prompt: bool) -> list[int]:
+        """Lengths of `texts`; each distinct text is tokenized once, by the Rust batch encoder
+        (every core), without transformers' per-text Python wrapping."""
         if self.tokenizer is None:
             return [len(t) for t in texts]
-        lengths: list[int] = []
-        for start in range(0, len(texts), TOKENIZE_BATCH):
-            encoded = self.tokenizer(
-                texts[start : start + TOKENIZE_BATCH],
-                add_special_tokens=prompt,
-                return_attention_mask=False,
-                return_token_type_ids=False,
-            )
-            lengths.extend(len(ids) for ids in encoded["input_ids"])
-        return lengths
+        distinct = list(dict.fromkeys(texts))
+        backend = self.tokenizer.backend_tokenizer
+        lengths: dict[str, int] = {}
+        for start in range(0, len(distinct), TOKENIZE_BATCH):
+            chunk = distinct[start : start + TOKENIZE_BATCH]
+            for text, encoding in zip(chunk, backend.encode_batch(chunk, add_special_tokens=prompt)):
+                lengths[text] = len(encoding.ids)
+        return [lengths[t] for t in texts]
 
 
 def _load_tokenizer(name: str, trust_remote_code: bool):

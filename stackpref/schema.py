@@ -98,4 +98,3 @@ SFT = pa.schema(
 )
 
 OUTPUT_SCHEMAS = {"pairs": PAIRS, "sft": SFT}
-SPLITS = ("sft", "train", "test")

@@ -2,7 +2,7 @@
 
 import polars as pl
 
-from .schema import SPLITS
+from .config import SPLITS
 from .text import seeded_unit
 
 

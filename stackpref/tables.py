@@ -85,7 +85,10 @@ def _questions_and_answers(posts: pl.DataFrame | None, given: pl.DataFrame | Non
 def _given_pairs_tables(given: pl.DataFrame):
     """Ready-made pairs as questions, answers (id = text hash) and candidate pairs. Their answers have
     no score: `rank` (wins minus losses in the given pairs) only picks the SFT answer."""
-    given = given.with_columns(chosen_id=hash_column(given["chosen"]), rejected_id=hash_column(given["rejected"]))
+    texts = pl.concat([given["chosen"], given["rejected"]]).unique()  # a response is in many pairs: hash it once
+    ids = pl.DataFrame({"text": texts, "id": hash_column(texts)})
+    given = given.join(ids.rename({"text": "chosen", "id": "chosen_id"}), on="chosen", how="left") \
+        .join(ids.rename({"text": "rejected", "id": "rejected_id"}), on="rejected", how="left")
     questions = given.group_by("site", "question_id").agg(
         pl.col("question").first().alias("question_text"), pl.col("text_hash").first().alias("question_hash"),
         pl.col("bands").first(),

@@ -14,7 +14,7 @@ from lxml import etree
 from ..errors import InputError
 from ..schema import ANSWER, POSTS, QUESTION
 
-BATCH_ROWS = 20_000
+BATCH_ROWS = 8_192  # bounds the memory of one batch in flight (about 10 MB of HTML)
 _PROLOG_LIMIT = 1 << 16  # a real dump's prolog is under 100 bytes
 _FIRST_TAG = re.compile(rb"<[A-Za-z_]")
 _TAGS_OLD = re.compile(r"<([^<>]+)>")

@@ -1,0 +1,165 @@
+"""stackpref build against the seed recipe's data steps done with `datasets`, on the same input.
+
+    python benchmarks/build_vs_datasets.py [--copies 20] [--workers 0]
+
+Input: a `stack-exchange-paired`-layout Parquet file (qid, question, date, metadata, response_j,
+response_k) made here from the six real dumps in ../shared: every pair of answers of a question
+with different scores, higher score first, texts already Markdown as in the Hub's set, repeated
+`--copies` times with shifted ids so the run is long enough to time.
+
+Baseline, the seed's steps (TRL stack_llama_2 `dpo_llama2.py`) with `datasets`, with the length
+filter fixed to count tokens: load_dataset("parquet"), map to prompt/chosen/rejected (batched,
+every core), tokenize and filter by token length (batched, every core), to_parquet.
+stackpref: `stackpref build` of the same file with the same tokenizer and limits; it also
+deduplicates, clusters near-duplicate questions and splits by cluster.
+
+Each side runs in a fresh subprocess; the table gives input rows/s and the peak RSS of the
+process tree (sampled every 50 ms).
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+SITES = Path(__file__).resolve().parents[2] / "shared" / "data" / "stackexchange"
+MAX_PROMPT, MAX_LENGTH = 512, 1024
+
+BASELINE = """
+import sys, datasets
+from transformers import AutoTokenizer
+src, out, tok_dir, max_prompt, max_length = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+tok = AutoTokenizer.from_pretrained(tok_dir)
+ds = datasets.load_dataset("parquet", data_files=src, split="train")
+def to_pairs(rows):
+    return {"prompt": ["Question: " + q + "\\n\\nAnswer: " for q in rows["question"]],
+            "chosen": rows["response_j"], "rejected": rows["response_k"]}
+ds = ds.map(to_pairs, batched=True, num_proc=NPROC, remove_columns=ds.column_names)
+def lengths(rows):
+    return {k + "_len": [len(x) for x in tok(rows[k], add_special_tokens=(k == "prompt"))["input_ids"]]
+            for k in ("prompt", "chosen", "rejected")}
+ds = ds.map(lengths, batched=True, num_proc=NPROC)
+ds = ds.filter(lambda r: r["prompt_len"] <= max_prompt and r["prompt_len"] + r["chosen_len"] + 1 <= max_length
+               and r["prompt_len"] + r["rejected_len"] + 1 <= max_length, num_proc=NPROC)
+ds.remove_columns(["prompt_len", "chosen_len", "rejected_len"]).to_parquet(out)
+print(len(ds))
+"""
+
+STACKPREF = """
+import sys
+import stackpref
+from stackpref.config import resolve_config
+src, out, tok_dir, max_prompt, max_length, workers = sys.argv[1:7]
+m = stackpref.build(resolve_config(sources=[src], out=out, tokenizer=tok_dir, max_prompt_tokens=int(max_prompt),
+                                   max_length=int(max_length), workers=int(workers))).manifest
+print(m["counts"]["splits"]["pairs"]["train"] + m["counts"]["splits"]["pairs"]["test"])
+"""
+
+
+def make_input(folder: Path, copies: int) -> tuple[Path, int]:
+    """The paired-layout Parquet file, built from the real dumps with stackpref's own reader."""
+    from collections import Counter
+
+    import polars as pl
+
+    from stackpref.sources import resolve
+    from stackpref.spill import to_markdown
+
+    frames = []
+    for source in resolve(str(SITES)):
+        for kind, batch in source.batches(Counter()):
+            frames.append(pl.from_arrow(batch))
+    posts = pl.concat(frames).unique(["site", "post_id"], keep="last")
+    posts = posts.with_columns(pl.Series("body", to_markdown(posts["body"].to_list(), True)))
+    questions = posts.filter(pl.col("post_type") == 1).select(
+        "site", qid="post_id", date="creation_date", question=pl.col("title") + "\n\n" + pl.col("body"))
+    answers = posts.filter(pl.col("post_type") == 2).select("site", qid="parent_id", score="score", text="body")
+    pairs = answers.join(answers, on=["site", "qid"], suffix="_k").filter(pl.col("score") > pl.col("score_k"))
+    pairs = pairs.join(questions, on=["site", "qid"]).select(
+        "qid", "question", "date",
+        metadata=pl.concat_list(pl.format("https://{}/questions/{}", "site", "qid"), pl.format("https://{}", "site")),
+        response_j="text", response_k="text_k",
+    )
+    copies_frames = [pairs.with_columns(qid=pl.col("qid") + k * 10_000_000,
+                                        question=pl.col("question") + f"\n\n(copy {k})") for k in range(copies)]
+    table = pl.concat(copies_frames)
+    path = folder / "paired.parquet"
+    table.write_parquet(path)
+    return path, table.height
+
+
+def make_tokenizer(folder: Path, texts: list[str]) -> Path:
+    """A byte-level BPE tokenizer trained on the input (no Hub download)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    bpe.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=8000, special_tokens=["<s>", "</s>", "<pad>"],
+                                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tok = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<s>", eos_token="</s>", pad_token="<pad>")
+    tok.save_pretrained(folder / "tok")
+    return folder / "tok"
+
+
+def run(code: str, args: list[str]) -> dict:
+    """Run `code` in a subprocess; wall time and the peak RSS of its process tree."""
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    peak = 0
+    parent = psutil.Process(proc.pid)
+    while proc.poll() is None:
+        try:
+            tree = [parent, *parent.children(recursive=True)]
+            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+        except psutil.Error:
+            pass
+        time.sleep(0.05)
+    out, err = proc.communicate()
+    if proc.returncode:
+        sys.exit(f"benchmark side failed:\n{err[-3000:]}")
+    return {"seconds": time.perf_counter() - start, "peak_mb": peak / 2**20, "rows_out": int(out.split()[-1])}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--copies", type=int, default=20, help="repetitions of the real pairs (default 20)")
+    parser.add_argument("--workers", type=int, default=0, help="stackpref workers and datasets num_proc (0: all cores)")
+    args = parser.parse_args()
+    if not SITES.is_dir():
+        sys.exit(f"skipped: {SITES} is absent (the real dumps live beside the checkout)")
+    import polars as pl
+
+    from stackpref.engine import default_workers
+
+    nproc = args.workers or default_workers()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        src, rows = make_input(tmp, args.copies)
+        sample = pl.read_parquet(src).head(20_000)
+        tok = make_tokenizer(tmp, sample["question"].to_list() + sample["response_j"].to_list())
+        common = [str(src), "", str(tok), str(MAX_PROMPT), str(MAX_LENGTH)]
+        base = run(BASELINE.replace("NPROC", str(nproc)), [common[0], str(tmp / "base.parquet"), *common[2:]])
+        ours = run(STACKPREF, [common[0], str(tmp / "out"), *common[2:], str(nproc)])
+    mb = src.stat().st_size / 1e6 if src.exists() else 0
+    print(f"input: {rows:,} paired rows ({args.copies} copies of the six real dumps' pairs), "
+          f"tokenizer: byte-level BPE 8k, max_prompt {MAX_PROMPT}, max_length {MAX_LENGTH}, {nproc} processes")
+    print("| side | seconds | input rows/s | rows out | peak RSS MB |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for name, r in (("datasets baseline (seed steps)", base), ("stackpref build", ours)):
+        print(f"| {name} | {r['seconds']:.1f} | {rows / r['seconds']:,.0f} | {r['rows_out']:,} | {r['peak_mb']:,.0f} |")
+    print(f"\nstackpref / baseline rows/s: {base['seconds'] / ours['seconds']:.2f}x; "
+          f"peak RSS ratio {ours['peak_mb'] / base['peak_mb']:.2f}")
+    print(json.dumps({"baseline": base, "stackpref": ours, "rows": rows}))
+
+
+if __name__ == "__main__":
+    main()
