@@ -1,0 +1,78 @@
+"""Does `stackpref build` scale? Peak memory and time at 1x and 5x input, and 1 against 2 workers.
+
+    python benchmarks/scaling.py [--base-mb 100] [--corpus-dir DIR]
+
+Corpora come from benchmarks/make_corpus.py (the real dumps in ../shared, copied with shifted ids
+and perturbed text, with planted duplicates): BASE and 5 x BASE megabytes of Posts.xml, made in
+--corpus-dir (kept there for reruns) or a temporary folder. Each build runs in a fresh subprocess;
+peak RSS is the largest sum over the process tree (main process and workers), sampled every 50 ms.
+
+Goals (issue "build at scale"): 5x/1x peak RSS <= 1.15 and wall time <= 5.5; 2 workers at least
+1.7x faster than 1 on the same input.
+"""
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+HERE = Path(__file__).resolve().parent
+BUILD = (
+    "import sys, stackpref; from stackpref.config import resolve_config; "
+    "stackpref.build(resolve_config(sources=[sys.argv[1]], out=sys.argv[2], workers=int(sys.argv[3])))"
+)
+
+
+def corpus(folder: Path, megabytes: int) -> Path:
+    target = folder / f"corpus-{megabytes}m"
+    if not (target / "Posts.xml").is_file():
+        subprocess.run([sys.executable, str(HERE / "make_corpus.py"), "--out", str(target), "--size-mb",
+                        str(megabytes), "--quiet"], check=True)
+    return target / "Posts.xml"
+
+
+def measure(posts: Path, workers: int, out: Path) -> dict:
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-c", BUILD, str(posts), str(out), str(workers)])
+    parent, peak = psutil.Process(proc.pid), 0
+    while proc.poll() is None:
+        try:
+            peak = max(peak, sum(p.memory_info().rss for p in [parent, *parent.children(recursive=True)]))
+        except psutil.Error:
+            pass
+        time.sleep(0.05)
+    if proc.returncode:
+        sys.exit(f"build of {posts} failed with exit {proc.returncode}")
+    return {"seconds": time.perf_counter() - start, "peak_mb": peak / 2**20, "mb": posts.stat().st_size / 1e6}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--base-mb", type=int, default=100, help="size of the 1x corpus (default 100)")
+    parser.add_argument("--corpus-dir", type=Path, help="where the corpora are made and kept (default: a temp dir)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = args.corpus_dir or Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        small, large = corpus(folder, args.base_mb), corpus(folder, 5 * args.base_mb)
+        runs = {
+            "1x, 2 workers": measure(small, 2, Path(tmp) / "a"),
+            "5x, 2 workers": measure(large, 2, Path(tmp) / "b"),
+            "1x, 1 worker": measure(small, 1, Path(tmp) / "c"),
+        }
+    print("| build | Posts.xml MB | seconds | MB/s | peak RSS MB (all processes) |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for name, r in runs.items():
+        print(f"| {name} | {r['mb']:,.0f} | {r['seconds']:.1f} | {r['mb'] / r['seconds']:.2f} | {r['peak_mb']:,.0f} |")
+    one, five, single = runs["1x, 2 workers"], runs["5x, 2 workers"], runs["1x, 1 worker"]
+    print(f"\n5x / 1x: peak RSS {five['peak_mb'] / one['peak_mb']:.2f} (goal <= 1.15), "
+          f"wall time {five['seconds'] / one['seconds']:.2f} (goal <= 5.5)")
+    print(f"2 workers vs 1: {single['seconds'] / one['seconds']:.2f}x faster (goal >= 1.7)")
+
+
+if __name__ == "__main__":
+    main()
