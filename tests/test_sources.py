@@ -89,3 +89,31 @@ def test_missing_and_unsupported_inputs(tmp_path):
     with pytest.raises(InputError, match="no Posts.xml"):
         resolve(str(tmp_path / "empty"))
     assert resolve_all([])[0].site == "coffee.stackexchange.com"
+
+
+def test_hub_dataset_id_streams_through_datasets(tmp_path, monkeypatch):
+    """No network here: `datasets.load_dataset` is replaced by a local iterable dataset, so the test
+    covers everything stackpref does with a Hub id (streaming, layout detection, conversion)."""
+    import datasets
+
+    from conftest import run_build
+
+    rows = [
+        {"qid": q, "question": f"<p>How do I descale kettle model {q}?</p>", "date": "2020/01/0%d" % (q % 9 + 1),
+         "metadata": [f"https://coffee.stackexchange.com/questions/{q}"],
+         "response_j": f"Use citric acid, a tablespoon per litre, for kettle {q}.",
+         "response_k": "Vinegar."}
+        for q in range(1, 30)
+    ]
+    asked = {}
+
+    def fake_load_dataset(repo_id, split, streaming):
+        asked.update(repo_id=repo_id, split=split, streaming=streaming)
+        return datasets.IterableDataset.from_generator(lambda: iter(rows))
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    manifest = run_build(tmp_path / "out", "someone/se-paired", split={"sft": 0.0, "train": 0.5, "test": 0.5})
+    assert asked == {"repo_id": "someone/se-paired", "split": "train", "streaming": True}
+    assert manifest["inputs"] == [{"kind": "hub", "location": "someone/se-paired", "site": "se-paired"}]
+    splits = manifest["counts"]["splits"]["pairs"]
+    assert splits["train"] + splits["test"] == 29
