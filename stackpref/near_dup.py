@@ -29,8 +29,9 @@ of numpy MinHash ports). Two different shingles of one pair of texts share a 32-
 probability about |A||B| / 2^32 (2e-5 for two 300-shingle texts), which moves the estimate by one
 shingle at most; verification uses the full 64-bit hashes.
 
-Band keys fold each band's 8 values with the same polynomial-plus-splitmix64 mix used for
-shingles (numpy, no per-row Python); candidate pairs come from sorting each band's keys.
+Band keys fold each band's `rows` values into one uint64 (multiply-add, then splitmix64's
+finalizer, after each value; numpy over all texts at once). Candidate pairs come from sorting each
+band's keys; buckets bigger than BUCKET_WINDOW are paired over a sliding window, not all pairs.
 """
 
 from collections.abc import Sequence
@@ -64,9 +65,9 @@ DOC_BATCH = 2048
 # a near duplicate, little where few do).
 SHINGLE_CACHE_BYTES = 256 << 20
 
-# Set lookups per step of `_pair_jaccard` (8 MB arrays): bounds its memory on many pairs, and
-# keeps the searched run of set codes small enough for the cache.
-_LOOKUPS_PER_STEP = 1 << 20
+# Set lookups per step of `_pair_jaccard` (512 KB arrays): bounds its memory on many pairs and
+# keeps each step's arrays in cache (measured 1.5x faster than 1M lookups a step).
+_LOOKUPS_PER_STEP = 1 << 16
 
 # Shingles per block of the (permutations x shingles) product: 112 x 8192 uint64 is 7 MB, which
 # measured fastest here (small blocks pay numpy's per-call overhead, big ones fall out of cache).
@@ -432,11 +433,12 @@ def _pair_jaccard(pairs: np.ndarray, hashes: np.ndarray, offsets: np.ndarray) ->
     """Jaccard of pairs of the texts of flattened shingles (hashes, offsets; repeats allowed).
 
     Each text gets a block of sorted set codes `(text << 64-t) | (shingle >> t)`, t = the bits
-    needed to number the texts, all made by one np.sort, and the smaller set of every pair is
-    looked up in the larger one's block with one searchsorted. The codes keep 64-t bits of each
-    shingle hash (>= 40 bits up to 16M texts): two different shingles of one pair agree on them
-    with probability about |A||B| / 2^(64-t), 3e-7 for two 300-shingle texts among 16M texts, so
-    the result equals `jaccard` but for that.
+    needed to number the texts, all made by one np.sort. The smaller set of every pair is then
+    looked up in the larger one's block: its codes get the larger text's prefix, and one
+    searchsorted per step answers 64k lookups. The codes keep 64-t bits of each shingle hash
+    (>= 40 bits up to 16M texts): two different shingles of one pair agree on them with
+    probability about |A||B| / 2^(64-t), 3e-7 for two 300-shingle texts among 16M texts, so the
+    result equals `jaccard` but for that.
     """
     n_docs = len(offsets) - 1
     shift = _U64(max(int(n_docs - 1).bit_length(), 1))
@@ -456,19 +458,25 @@ def _pair_jaccard(pairs: np.ndarray, hashes: np.ndarray, offsets: np.ndarray) ->
     small, large = small[order], large[order]
     counts = sizes[small]
     reach = np.cumsum(counts)
-    low_bits = (_U64(1) << (_U64(64) - shift)) - _U64(1)
+    # A small-side code becomes its lookup key by swapping its text's prefix for the large side's.
+    rekey = (large.astype(np.uint64) - small.astype(np.uint64)) << (_U64(64) - shift)
+    # One code past the end: a run of blocks then always has a next element, never equal to a key.
+    codes = np.append(codes, SENTINEL)
     inter = np.zeros(len(pairs), dtype=np.int64)
     lo = 0
     while lo < len(pairs):
         done = int(reach[lo - 1]) if lo else 0
         hi = max(int(np.searchsorted(reach, done + _LOOKUPS_PER_STEP, side="right")), lo + 1)
         c = counts[lo:hi]
-        pair_of = np.repeat(np.arange(lo, hi), c)
-        member = np.repeat(set_starts[small[lo:hi]] - (np.cumsum(c) - c), c) + np.arange(int(c.sum()))
-        query = (large[pair_of].astype(np.uint64) << (_U64(64) - shift)) | (codes[member] & low_bits)
-        run = codes[set_starts[large[lo]] : set_starts[large[hi - 1]] + sizes[large[hi - 1]]]
-        found = np.minimum(np.searchsorted(run, query), len(run) - 1)
-        inter[lo:hi] = np.bincount(pair_of[run[found] == query] - lo, minlength=hi - lo)
+        ends = np.cumsum(c)
+        member = np.repeat(set_starts[small[lo:hi]] - (ends - c), c)
+        member += np.arange(len(member))
+        key = codes[member]
+        key += np.repeat(rekey[lo:hi], c)
+        run = codes[set_starts[large[lo]] : set_starts[large[hi - 1]] + sizes[large[hi - 1]] + 1]
+        hits = np.zeros(len(key) + 1, dtype=np.int64)
+        np.cumsum(run[np.searchsorted(run, key)] == key, out=hits[1:])
+        inter[lo:hi] = hits[ends] - hits[ends - c]
         lo = hi
     inter[order] = inter.copy()
     union = sizes[pairs[:, 0]] + sizes[pairs[:, 1]] - inter
