@@ -12,7 +12,6 @@ import json
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 SITES = Path(__file__).resolve().parents[2] / "shared" / "data" / "stackexchange"

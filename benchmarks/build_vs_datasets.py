@@ -22,7 +22,6 @@ import json
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -73,7 +72,7 @@ def make_input(folder: Path, copies: int) -> tuple[Path, int]:
 
     frames = []
     for source in resolve(str(SITES)):
-        for kind, batch in source.batches(Counter()):
+        for _, batch in source.batches(Counter()):
             frames.append(pl.from_arrow(batch))
     posts = pl.concat(frames).unique(["site", "post_id"], keep="last")
     posts = posts.with_columns(pl.Series("body", to_markdown(posts["body"].to_list(), True)))
@@ -149,7 +148,6 @@ def main() -> None:
         common = [str(src), "", str(tok), str(MAX_PROMPT), str(MAX_LENGTH)]
         base = run(BASELINE.replace("NPROC", str(nproc)), [common[0], str(tmp / "base.parquet"), *common[2:]])
         ours = run(STACKPREF, [common[0], str(tmp / "out"), *common[2:], str(nproc)])
-    mb = src.stat().st_size / 1e6 if src.exists() else 0
     print(f"input: {rows:,} paired rows ({args.copies} copies of the six real dumps' pairs), "
           f"tokenizer: byte-level BPE 8k, max_prompt {MAX_PROMPT}, max_length {MAX_LENGTH}, {nproc} processes")
     print("| side | seconds | input rows/s | rows out | peak RSS MB |")

@@ -351,6 +351,26 @@ def band_keys(sigs: np.ndarray, params: MinHashParams) -> np.ndarray:
     return key
 
 
+_SENTINEL32 = np.uint32(0xFFFFFFFF)
+
+
+def narrow_keys(keys: np.ndarray) -> np.ndarray:
+    """Band keys stored as uint32, a quarter of the signature's memory per question. A collision the
+    narrower key adds (about n^2 / 2^33 per band) is only one more candidate, rejected by the
+    Jaccard check; SENTINEL stays the sentinel (a real key that would collide with it is moved)."""
+    narrow = (np.asarray(keys, dtype=np.uint64) & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+    narrow[narrow == _SENTINEL32] -= np.uint32(1)
+    narrow[np.asarray(keys) == SENTINEL] = _SENTINEL32
+    return narrow
+
+
+def widen_keys(narrow: np.ndarray) -> np.ndarray:
+    """uint32 band keys back to `candidate_pairs`' uint64, the sentinel included."""
+    keys = np.asarray(narrow, dtype=np.uint32).astype(np.uint64)
+    keys[narrow == _SENTINEL32] = SENTINEL
+    return keys
+
+
 def candidate_pairs(keys: np.ndarray, window: int = BUCKET_WINDOW) -> np.ndarray:
     """Pairs (i, j), i < j, of rows that share a key in any band: shape (m, 2) int64, sorted, unique.
 

@@ -71,7 +71,7 @@ def route_questions(questions: pl.DataFrame, newest: dict[str, str], buckets: in
     pairs = [np.stack([idx[run], idx[run + 1]], axis=1)]
     if use_lsh and n:
         width = questions["bands"].list.len().max()
-        bands = questions["bands"].list.to_array(width).to_numpy().astype(np.uint64)
+        bands = near_dup.widen_keys(questions["bands"].list.to_array(width).to_numpy())
         pairs.append(near_dup.candidate_pairs(bands))
     edges = np.concatenate(pairs) if pairs else np.empty((0, 2), dtype=np.int64)
     labels = near_dup.union_find(n, edges)

@@ -10,7 +10,6 @@ their answers and the last pass can work bucket by bucket in bounded memory.
 from functools import lru_cache
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 import pyarrow as pa
 
@@ -31,10 +30,10 @@ def to_markdown(texts: list[str | None], always_html: bool) -> list[str]:
 
 
 def _bands(texts: list[str], params: near_dup.MinHashParams | None) -> pl.Series:
-    """LSH band keys as uint32 (a collision the narrow key adds is only a candidate, verified later)."""
+    """Each question's LSH band keys, stored narrow (see near_dup.narrow_keys)."""
     if params is None or not texts:
         return pl.Series("bands", [[] for _ in texts], dtype=pl.List(pl.UInt32))
-    keys = near_dup.band_keys(near_dup.signatures(texts, params), params).astype(np.uint32)
+    keys = near_dup.narrow_keys(near_dup.band_keys(near_dup.signatures(texts, params), params))
     return pl.Series("bands", keys.tolist(), dtype=pl.List(pl.UInt32))
 
 

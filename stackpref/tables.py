@@ -121,7 +121,7 @@ def cluster_questions(questions: pl.DataFrame, config: BuildConfig) -> tuple[pl.
     if config.near_dup and n > 1:
         params = config.minhash_params()
         width = questions["bands"].list.len().max()
-        found = near_dup.candidate_pairs(questions["bands"].list.to_array(width).to_numpy().astype(np.uint64))
+        found = near_dup.candidate_pairs(near_dup.widen_keys(questions["bands"].list.to_array(width).to_numpy()))
         found = found[hashes[found[:, 0]] != hashes[found[:, 1]]]  # exact ones are already edges
         found = found[_could_reach(questions["question_text"], found, params.threshold)]
         similar = near_dup.pair_jaccard(questions["question_text"].to_list(), found, params.ngram) >= params.threshold

@@ -385,3 +385,12 @@ def test_real_questions_planted_near_duplicates_are_found():
     planted_set = {tuple(sorted(p)) for p in planted}
     others_together = np.array([p for p in together.tolist() if tuple(p) not in planted_set]).reshape(-1, 2)
     assert (pair_jaccard(texts, others_together, params.ngram) >= params.threshold).all()
+
+
+def test_narrow_band_keys_keep_the_sentinel_apart():
+    from stackpref.near_dup import SENTINEL, narrow_keys, widen_keys
+
+    keys = np.array([[SENTINEL, 5, (7 << 32) | 0xFFFFFFFF]], dtype=np.uint64)
+    narrow = narrow_keys(keys)
+    assert narrow.dtype == np.uint32 and narrow.tolist() == [[0xFFFFFFFF, 5, 0xFFFFFFFE]]
+    assert widen_keys(narrow).tolist() == [[int(SENTINEL), 5, 0xFFFFFFFE]]
