@@ -1,15 +1,18 @@
 """stackpref build against the seed recipe's data steps done with `datasets`, on the same input.
 
-    python benchmarks/build_vs_datasets.py [--copies 20] [--workers 0]
+    python benchmarks/build_vs_datasets.py [--size-mb 60] [--workers 0]
 
 Input: a `stack-exchange-paired`-layout Parquet file (qid, question, date, metadata, response_j,
-response_k) made here from the six real dumps in ../shared: every pair of answers of a question
-with different scores, higher score first, texts already Markdown as in the Hub's set, repeated
-`--copies` times with shifted ids so the run is long enough to time.
+response_k) made here from the real dumps in ../shared: benchmarks/make_corpus.py writes a
+Posts.xml of --size-mb (copies of the real sites with perturbed text, so no copy duplicates
+another), and every pair of answers of a question with different scores becomes a row, higher
+score first, texts converted to Markdown as in the Hub's set.
 
-Baseline, the seed's steps (TRL stack_llama_2 `dpo_llama2.py`) with `datasets`, with the length
+Baselines, the seed's steps (TRL stack_llama_2 `dpo_llama2.py`) with `datasets`, the length
 filter fixed to count tokens: load_dataset("parquet"), map to prompt/chosen/rejected (batched,
-every core), tokenize and filter by token length (batched, every core), to_parquet.
+every core), filter by token length, to_parquet. "seed's steps" keeps the seed's per-row filter
+(`len(prompt) + len(chosen) <= max_length`, now in tokens); "batched" is the careful variant
+(each text tokenized once per row in a batched map, then a filter on the lengths).
 stackpref: `stackpref build` of the same file with the same tokenizer and limits; it also
 deduplicates, clusters near-duplicate questions and splits by cluster.
 
@@ -30,7 +33,27 @@ import psutil
 SITES = Path(__file__).resolve().parents[2] / "shared" / "data" / "stackexchange"
 MAX_PROMPT, MAX_LENGTH = 512, 1024
 
-BASELINE = """
+# The seed's steps as it wrote them (load, map to prompt/chosen/rejected, a per-row length filter
+# on prompt + response), with the lengths counted in tokens instead of characters.
+SEED = """
+import sys, datasets
+from transformers import AutoTokenizer
+src, out, tok_dir, max_prompt, max_length = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+tok = AutoTokenizer.from_pretrained(tok_dir)
+ds = datasets.load_dataset("parquet", data_files=src, split="train")
+def to_pairs(rows):
+    return {"prompt": ["Question: " + q + "\\n\\nAnswer: " for q in rows["question"]],
+            "chosen": rows["response_j"], "rejected": rows["response_k"]}
+ds = ds.map(to_pairs, batched=True, num_proc=NPROC, remove_columns=ds.column_names)
+n = lambda text: len(tok(text).input_ids)
+ds = ds.filter(lambda x: n(x["prompt"]) <= max_prompt and n(x["prompt"] + x["chosen"]) <= max_length
+               and n(x["prompt"] + x["rejected"]) <= max_length, num_proc=NPROC)
+ds.to_parquet(out)
+print(len(ds))
+"""
+
+# The same steps done carefully with datasets: batched tokenization, each text once per row.
+BATCHED = """
 import sys, datasets
 from transformers import AutoTokenizer
 src, out, tok_dir, max_prompt, max_length = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
@@ -61,8 +84,8 @@ print(m["counts"]["splits"]["pairs"]["train"] + m["counts"]["splits"]["pairs"]["
 """
 
 
-def make_input(folder: Path, copies: int) -> tuple[Path, int]:
-    """The paired-layout Parquet file, built from the real dumps with stackpref's own reader."""
+def make_input(folder: Path, size_mb: int) -> tuple[Path, int]:
+    """The paired-layout Parquet file, from a make_corpus Posts.xml read with stackpref's reader."""
     from collections import Counter
 
     import polars as pl
@@ -70,24 +93,20 @@ def make_input(folder: Path, copies: int) -> tuple[Path, int]:
     from stackpref.sources import resolve
     from stackpref.spill import to_markdown
 
-    frames = []
-    for source in resolve(str(SITES)):
-        for _, batch in source.batches(Counter()):
-            frames.append(pl.from_arrow(batch))
-    posts = pl.concat(frames).unique(["site", "post_id"], keep="last")
+    corpus = folder / "corpus"
+    subprocess.run([sys.executable, str(Path(__file__).parent / "make_corpus.py"), "--out", str(corpus),
+                    "--size-mb", str(size_mb), "--quiet"], check=True)
+    posts = pl.concat(pl.from_arrow(batch) for _, batch in resolve(str(corpus / "Posts.xml"))[0].batches(Counter()))
     posts = posts.with_columns(pl.Series("body", to_markdown(posts["body"].to_list(), True)))
     questions = posts.filter(pl.col("post_type") == 1).select(
         "site", qid="post_id", date="creation_date", question=pl.col("title") + "\n\n" + pl.col("body"))
     answers = posts.filter(pl.col("post_type") == 2).select("site", qid="parent_id", score="score", text="body")
     pairs = answers.join(answers, on=["site", "qid"], suffix="_k").filter(pl.col("score") > pl.col("score_k"))
-    pairs = pairs.join(questions, on=["site", "qid"]).select(
+    table = pairs.join(questions, on=["site", "qid"]).select(
         "qid", "question", "date",
         metadata=pl.concat_list(pl.format("https://{}/questions/{}", "site", "qid"), pl.format("https://{}", "site")),
         response_j="text", response_k="text_k",
-    )
-    copies_frames = [pairs.with_columns(qid=pl.col("qid") + k * 10_000_000,
-                                        question=pl.col("question") + f"\n\n(copy {k})") for k in range(copies)]
-    table = pl.concat(copies_frames)
+    ).sort("qid")
     path = folder / "paired.parquet"
     table.write_parquet(path)
     return path, table.height
@@ -130,7 +149,7 @@ def run(code: str, args: list[str]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--copies", type=int, default=20, help="repetitions of the real pairs (default 20)")
+    parser.add_argument("--size-mb", type=int, default=60, help="Posts.xml made by make_corpus.py (default 60)")
     parser.add_argument("--workers", type=int, default=0, help="stackpref workers and datasets num_proc (0: all cores)")
     args = parser.parse_args()
     if not SITES.is_dir():
@@ -142,21 +161,25 @@ def main() -> None:
     nproc = args.workers or default_workers()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        src, rows = make_input(tmp, args.copies)
+        src, rows = make_input(tmp, args.size_mb)
         sample = pl.read_parquet(src).head(20_000)
         tok = make_tokenizer(tmp, sample["question"].to_list() + sample["response_j"].to_list())
         common = [str(src), "", str(tok), str(MAX_PROMPT), str(MAX_LENGTH)]
-        base = run(BASELINE.replace("NPROC", str(nproc)), [common[0], str(tmp / "base.parquet"), *common[2:]])
+        seed = run(SEED.replace("NPROC", str(nproc)), [common[0], str(tmp / "seed.parquet"), *common[2:]])
+        batched = run(BATCHED.replace("NPROC", str(nproc)), [common[0], str(tmp / "batched.parquet"), *common[2:]])
         ours = run(STACKPREF, [common[0], str(tmp / "out"), *common[2:], str(nproc)])
-    print(f"input: {rows:,} paired rows ({args.copies} copies of the six real dumps' pairs), "
+    print(f"input: {rows:,} paired rows (from a {args.size_mb} MB make_corpus Posts.xml), "
           f"tokenizer: byte-level BPE 8k, max_prompt {MAX_PROMPT}, max_length {MAX_LENGTH}, {nproc} processes")
     print("| side | seconds | input rows/s | rows out | peak RSS MB |")
     print("| --- | ---: | ---: | ---: | ---: |")
-    for name, r in (("datasets baseline (seed steps)", base), ("stackpref build", ours)):
+    sides = (("seed's steps with datasets (per-row token filter)", seed),
+             ("same steps, batched tokenization", batched), ("stackpref build", ours))
+    for name, r in sides:
         print(f"| {name} | {r['seconds']:.1f} | {rows / r['seconds']:,.0f} | {r['rows_out']:,} | {r['peak_mb']:,.0f} |")
-    print(f"\nstackpref / baseline rows/s: {base['seconds'] / ours['seconds']:.2f}x; "
-          f"peak RSS ratio {ours['peak_mb'] / base['peak_mb']:.2f}")
-    print(json.dumps({"baseline": base, "stackpref": ours, "rows": rows}))
+    for name, r in sides[:2]:
+        print(f"stackpref vs {name}: {r['seconds'] / ours['seconds']:.2f}x rows/s, "
+              f"peak RSS ratio {ours['peak_mb'] / r['peak_mb']:.2f}")
+    print(json.dumps({"seed": seed, "batched": batched, "stackpref": ours, "rows": rows}))
 
 
 if __name__ == "__main__":

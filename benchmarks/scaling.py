@@ -8,7 +8,8 @@ and perturbed text, with planted duplicates): BASE and 5 x BASE megabytes of Pos
 peak RSS is the largest sum over the process tree (main process and workers), sampled every 50 ms.
 
 Goals (issue "build at scale"): 5x/1x peak RSS <= 1.15 and wall time <= 5.5; 2 workers at least
-1.7x faster than 1 on the same input.
+1.7x faster than 1 on the same input (both sizes are shown: a build has about 1.5 s of fixed,
+serial cost — start-up, the fork server's imports, manifest and card — that weighs on small inputs).
 """
 
 import argparse
@@ -63,15 +64,18 @@ def main() -> None:
             "1x, 2 workers": measure(small, 2, Path(tmp) / "a"),
             "5x, 2 workers": measure(large, 2, Path(tmp) / "b"),
             "1x, 1 worker": measure(small, 1, Path(tmp) / "c"),
+            "5x, 1 worker": measure(large, 1, Path(tmp) / "d"),
         }
     print("| build | Posts.xml MB | seconds | MB/s | peak RSS MB (all processes) |")
     print("| --- | ---: | ---: | ---: | ---: |")
     for name, r in runs.items():
         print(f"| {name} | {r['mb']:,.0f} | {r['seconds']:.1f} | {r['mb'] / r['seconds']:.2f} | {r['peak_mb']:,.0f} |")
-    one, five, single = runs["1x, 2 workers"], runs["5x, 2 workers"], runs["1x, 1 worker"]
+    one, five = runs["1x, 2 workers"], runs["5x, 2 workers"]
     print(f"\n5x / 1x: peak RSS {five['peak_mb'] / one['peak_mb']:.2f} (goal <= 1.15), "
           f"wall time {five['seconds'] / one['seconds']:.2f} (goal <= 5.5)")
-    print(f"2 workers vs 1: {single['seconds'] / one['seconds']:.2f}x faster (goal >= 1.7)")
+    for size in ("1x", "5x"):
+        ratio = runs[f"{size}, 1 worker"]["seconds"] / runs[f"{size}, 2 workers"]["seconds"]
+        print(f"2 workers vs 1 at {size}: {ratio:.2f}x faster (goal >= 1.7)")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ import polars as pl
 from ._version import __version__
 from .config import BuildConfig
 from .funnel import Funnel
-from .sources import Source
 from .text import NORMALIZATION_VERSION
 
 SCORING = (
@@ -37,7 +36,7 @@ def _per_site(written: pl.DataFrame) -> dict:
     return counts
 
 
-def render(*, config: BuildConfig, sources: list[Source], funnel: Funnel, written: pl.DataFrame, overlap: dict,
+def render(*, config: BuildConfig, inputs: list[dict], funnel: Funnel, written: pl.DataFrame, overlap: dict,
            files: dict, length_unit: str, clusters: dict, boilerplate: dict) -> dict:
     """`written` has (site, question_id, cluster_id, split, config, margin) of every output row."""
     pairs = written.filter(pl.col("config") == "pairs")
@@ -47,7 +46,7 @@ def render(*, config: BuildConfig, sources: list[Source], funnel: Funnel, writte
     return {
         "stackpref_version": __version__,
         "config": config.to_dict(),
-        "inputs": [source.describe() for source in sources],
+        "inputs": inputs,
         "scoring": SCORING,
         "normalization": NORMALIZATION_VERSION,
         "length_unit": length_unit,

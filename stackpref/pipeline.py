@@ -13,6 +13,7 @@ Then the leakage check, manifest and card are made from the written files.
 import shutil
 import tempfile
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +29,8 @@ from .length_filter import LengthMeter
 from .plan import bucket_count, newest_dumps, route_questions, superseded_and_deleted
 from .progress import Progress
 from .sources import Source, resolve_all
-from .spill import route_shard, spill_batch
+from .sources.posts_xml import split_rows
+from .spill import route_shard, spill_batch, spill_fragment
 from .splits import overlap_check
 from .tables import init_worker, process_bucket
 from .writer import check_target, list_outputs, staging, write_json
@@ -59,7 +61,11 @@ def build(config: BuildConfig, *, overwrite: bool = False, progress: bool = Fals
     meter = LengthMeter(config.tokenizer, config.trust_remote_code)  # a bad --tokenizer fails here, not in a worker
     buckets = bucket_count(sources)
     funnel = Funnel()
-    with staging(out, overwrite) as stage, Progress(enabled=progress) as bar:
+    # Input checksums read every input once more: do it in a thread, beside the passes (hashlib
+    # releases the GIL), rather than after them.
+    with ThreadPoolExecutor(max_workers=1) as checksums, staging(out, overwrite) as stage, \
+            Progress(enabled=progress) as bar:
+        inputs = checksums.submit(lambda: [source.describe() for source in sources])
         spill = Path(tempfile.mkdtemp(prefix="stackpref-spill-", dir=config.tmp_dir or stage))
         try:
             with Engine(_workers(config, sources), init_worker, (config.tokenizer, config.trust_remote_code)) as engine:
@@ -77,7 +83,7 @@ def build(config: BuildConfig, *, overwrite: bool = False, progress: bool = Fals
         if not check["passed"]:
             raise StackprefError(f"split leakage check failed: {check}; nothing was written")
         record = manifest.render(
-            config=config, sources=sources, funnel=funnel, written=written, overlap=check,
+            config=config, inputs=inputs.result(), funnel=funnel, written=written, overlap=check,
             files=list_outputs(stage), length_unit=meter.unit,
             clusters=clusters, boilerplate=keys["boilerplate"],
         )
@@ -98,16 +104,28 @@ def _read(sources: list[Source], spill: Path, config: BuildConfig, engine: Engin
     questions, answers, posts, files = [], [], [], []
     read = 0
 
-    def tasks(index: int, source: Source):
+    def batch_tasks(index: int, source: Source):
         for number, (kind, batch) in enumerate(source.batches(skipped)):
             path = spill / "read" / f"{index:04d}-{number:06d}.parquet"
             files.append((kind, str(path)))
-            yield kind, batch, source.kind in ("posts_xml", "archive"), str(path), params, source.site in versioned
+            yield kind, batch, False, str(path), params, source.site in versioned
+
+    def fragment_tasks(index: int, source: Source):
+        chunks, label = source.xml_chunks()
+        for number, (fragment, line) in enumerate(split_rows(chunks, label)):
+            path = spill / "read" / f"{index:04d}-{number:06d}.parquet"
+            files.append(("posts", str(path)))
+            yield fragment, line, source.site, source.location, label, str(path), params, source.site in versioned
 
     for index, source in enumerate(sources):
         bar.step(f"read {source.site} ({Path(source.location).name})")
-        for result in engine.imap(spill_batch, tasks(index, source)):
+        if source.is_dump:
+            results = engine.imap(spill_fragment, fragment_tasks(index, source))
+        else:
+            results = engine.imap(spill_batch, batch_tasks(index, source))
+        for result in results:
             read += result["rows"]
+            skipped.update(result.get("skipped", {}))
             for name, date in result["dates"]:
                 dates[name] = max(dates.get(name) or "", date or "")
             questions.append(result["questions"])

@@ -7,6 +7,7 @@ move every row of a spill file into its bucket, so each bucket holds whole clust
 their answers and the last pass can work bucket by bucket in bounded memory.
 """
 
+from collections import Counter
 from functools import lru_cache
 from pathlib import Path
 
@@ -15,8 +16,9 @@ import pyarrow as pa
 
 from . import near_dup
 from .plan import is_current
-from .schema import QUESTION
+from .schema import POSTS, QUESTION
 from .sources.hub_layouts import looks_like_html
+from .sources.posts_xml import parse_rows
 from .text import html_to_md, text_hash
 
 SPILL_COMPRESSION = "lz4"  # spill files are read once or twice: speed over size
@@ -37,7 +39,7 @@ def _bands(texts: list[str], params: near_dup.MinHashParams | None) -> pl.Series
     return pl.Series("bands", keys.tolist(), dtype=pl.List(pl.UInt32))
 
 
-def spill_batch(kind: str, batch: pa.RecordBatch, always_html: bool, path: str,
+def spill_batch(kind: str, batch: pa.RecordBatch | pa.Table, always_html: bool, path: str,
                 params: near_dup.MinHashParams | None, track_posts: bool) -> dict:
     """Pass 1 for one batch of POSTS ('posts') or GIVEN_PAIRS ('pairs'); returns its keys. Post ids
     come back only with `track_posts` (a site given in several dumps), to count what a newer dump
@@ -80,6 +82,15 @@ def spill_batch(kind: str, batch: pa.RecordBatch, always_html: bool, path: str,
     frame.write_parquet(path, compression=SPILL_COMPRESSION)
     dates = frame.group_by("source").agg(pl.col("creation_date").max()).rows()
     return {"kind": kind, "rows": frame.height, "dates": dates, **{k: v.to_arrow() for k, v in keys.items()}}
+
+
+def spill_fragment(fragment: bytes, first_line: int, site: str, source: str, label: str, path: str,
+                   params: near_dup.MinHashParams | None, track_posts: bool) -> dict:
+    """Pass 1 for one fragment of a dump: parse its rows here, in the worker, then `spill_batch`."""
+    skipped: Counter = Counter()
+    batches = list(parse_rows(fragment, first_line, site=site, source=source, label=label, skipped=skipped))
+    result = spill_batch("posts", pa.Table.from_batches(batches, schema=POSTS), True, path, params, track_posts)
+    return {**result, "skipped": dict(skipped)}
 
 
 @lru_cache(maxsize=2)

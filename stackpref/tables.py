@@ -161,6 +161,37 @@ def dedup_near_answers(answers: pl.DataFrame, config: BuildConfig) -> pl.DataFra
     return answers.filter(pl.Series(keep))
 
 
+def filter_long_answers(answers: pl.DataFrame, meter: LengthMeter, max_length: int) -> tuple[pl.DataFrame, int]:
+    """Measure responses and drop those whose prompt + response + EOS exceed `max_length`.
+
+    Pair questions (train, test) need every answer measured. An sft question only writes its best
+    answer that fits, so its answers are measured best first, one round at a time, until one
+    fits: tokenizing is the costliest step of a build, and most sft answers are never written.
+    Answers never measured stay (with no length) and are never written."""
+    def measure(frame: pl.DataFrame) -> pl.DataFrame:
+        lengths = meter.measure(frame["response"].to_list(), prompt=False)
+        return frame.with_columns(response_length=pl.Series(lengths, dtype=pl.Int64))
+
+    fits = pl.col("prompt_length") + pl.col("response_length") + meter.eos_tokens <= max_length
+    paired = measure(answers.filter(pl.col("split") != "sft"))
+    kept, too_long = [paired.filter(fits)], paired.filter(~fits).height
+    pending = answers.filter(pl.col("split") == "sft").sort(
+        ["site", "question_id", *_BEST_FIRST["by"]], descending=[False, False, *_BEST_FIRST["descending"]],
+        nulls_last=True,
+    ).with_columns(_turn=pl.int_range(pl.len()).over("site", "question_id"))
+    while pending.height:
+        turn = measure(pending.filter(pl.col("_turn") == pl.col("_turn").min().over("site", "question_id")))
+        kept.append(turn.filter(fits))
+        too_long += turn.filter(~fits).height
+        done = turn.filter(fits).select("site", "question_id")
+        pending = pending.join(turn.select("site", "question_id", "answer_id"), on=["site", "question_id", "answer_id"],
+                               how="anti")
+        kept.append(pending.join(done, on=["site", "question_id"], how="semi")
+                    .with_columns(response_length=pl.lit(None, dtype=pl.Int64)))
+        pending = pending.join(done, on=["site", "question_id"], how="anti")
+    return pl.concat(kept, how="diagonal_relaxed").drop("_turn", strict=False), too_long
+
+
 def keep_one_per_cluster(questions: pl.DataFrame, answers: pl.DataFrame) -> pl.DataFrame:
     """The keep-one policy: of each cluster, the question with the most answers (then the first)."""
     counts = answers.group_by("site", "question_id").len("n_answers")
@@ -226,15 +257,7 @@ def process_bucket(bucket: int, folder: str, stage: str, total: int, config: Bui
     if config.near_dup:
         answers = dedup_near_answers(answers, config)
     near_duplicates = before - answers.height
-    answers = answers.with_columns(response=pl.lit(response_prefix) + pl.col("body"))
-    answers = answers.with_columns(
-        response_length=pl.Series(meter.measure(answers["response"].to_list(), prompt=False), dtype=pl.Int64)
-    )
-    too_long = pl.col("prompt_length") + pl.col("response_length") + meter.eos_tokens > max_length
-    n_long = answers.filter(too_long).height
-    answers = answers.filter(~too_long)
-
-    # Split by cluster.
+    # Split by cluster, before measuring answers: an sft question needs only its best answer measured.
     clusters = live_questions.select("cluster_id").unique().sort("cluster_id")
     clusters = clusters.with_columns(split=assign_split(clusters["cluster_id"], config.split, config.seed))
     live_questions = live_questions.join(clusters, on="cluster_id")
@@ -248,7 +271,8 @@ def process_bucket(bucket: int, folder: str, stage: str, total: int, config: Bui
     )
     answers = answers.join(
         live_questions.select("site", "question_id", "split", "question_hash"), on=["site", "question_id"]
-    )
+    ).with_columns(response=pl.lit(response_prefix) + pl.col("body"))
+    answers, n_long = filter_long_answers(answers, meter, max_length)
 
     sft, sft_drops = _sft_rows(answers.filter(pl.col("split").is_in(["sft", "test"])), live_questions)
     pairs, pair_counts, paired_questions = _pair_rows(

@@ -81,15 +81,23 @@ class Source:
             info["sha256"] = file_sha256(self.path)
         return info
 
-    def batches(self, skipped: Counter) -> Iterator[tuple[str, pa.RecordBatch]]:
-        """Yield ('posts', POSTS batch) or ('pairs', GIVEN_PAIRS batch); skipped rows go to `skipped`."""
+    @property
+    def is_dump(self) -> bool:
+        """A Posts.xml stream (plain or in a .7z), read through `xml_chunks` and `split_rows`."""
+        return self.kind in ("posts_xml", "archive")
+
+    def xml_chunks(self) -> tuple[Iterator[bytes], str]:
+        """A dump's bytes, and the label errors name it by (`site.7z:Posts.xml` for an archive)."""
         if self.kind == "posts_xml":
-            for batch in read_posts_xml(_file_chunks(self.path), site=self.site, source=self.location, skipped=skipped):
-                yield "posts", batch
-        elif self.kind == "archive":
-            member = archive.find_posts_member(self.path)
-            chunks = archive.iter_member_chunks(self.path, member)
-            label = f"{self.location}:{member}"
+            return _file_chunks(self.path), self.location
+        member = archive.find_posts_member(self.path)
+        return archive.iter_member_chunks(self.path, member), f"{self.location}:{member}"
+
+    def batches(self, skipped: Counter) -> Iterator[tuple[str, pa.RecordBatch]]:
+        """Yield ('posts', POSTS batch) or ('pairs', GIVEN_PAIRS batch) in this process; skipped rows
+        go to `skipped`. (The build hands a dump's fragments to its workers instead.)"""
+        if self.is_dump:
+            chunks, label = self.xml_chunks()
             for batch in read_posts_xml(chunks, site=self.site, source=self.location, skipped=skipped, label=label):
                 yield "posts", batch
         elif self.kind == "table":

@@ -1,7 +1,8 @@
 """Stream a Stack Exchange `Posts.xml` (from any byte-chunk source) into Arrow batches of POSTS.
 
-The parser is fed chunks, so a plain file and a member decompressed out of a `.7z` go through
-the same code, and memory stays flat: each `<row>` is turned into columns and then freed.
+The stream is checked and cut into fragments of whole rows in one process (`split_rows`), and
+the fragments are parsed anywhere (`parse_rows`), so a plain file and a member decompressed out
+of a `.7z` go through the same code, parsing uses every core, and memory stays flat.
 """
 
 import re
@@ -15,6 +16,7 @@ from ..errors import InputError
 from ..schema import ANSWER, POSTS, QUESTION
 
 BATCH_ROWS = 8_192  # bounds the memory of one batch in flight (about 10 MB of HTML)
+FRAGMENT_BYTES = 4 << 20  # XML handed to a worker at a time
 _PROLOG_LIMIT = 1 << 16  # a real dump's prolog is under 100 bytes
 _FIRST_TAG = re.compile(rb"<[A-Za-z_]")
 _TAGS_OLD = re.compile(r"<([^<>]+)>")
@@ -117,65 +119,110 @@ class _Columns:
         return batch
 
 
+def _root_start(buffer: bytes, label: str, at_end: bool = False) -> int:
+    """Offset just past the `<posts>` start tag, or -1 while the buffer does not hold it all yet;
+    refuses any other root, and (at the end of the input) a stream without one."""
+    match = _FIRST_TAG.search(buffer)
+    end = buffer.find(b">", match.start()) if match else -1
+    if end < 0:
+        if not at_end:
+            return -1
+        body = re.sub(rb"^(\xef\xbb\xbf)?\s*(<\?.*?\?>)?\s*", b"", buffer, flags=re.S)
+        line = buffer[: len(buffer) - len(body)].count(b"\n") + 1
+        raise InputError(f"{label}: line {line}: not well-formed XML (no <posts> element; is this Posts.xml?)")
+    name = re.match(rb"<([A-Za-z_][\w.:-]*)", buffer[match.start():]).group(1).decode("utf-8", "replace")
+    if name != "posts":
+        raise InputError(f"{label}: the root element is <{name}>, expected <posts> (is this Posts.xml?)")
+    return end + 1
+
+
+def split_rows(chunks: Iterable[bytes], label: str) -> Iterator[tuple[bytes, int]]:
+    """Cut a Posts.xml byte stream into fragments of whole `<row>` elements (about FRAGMENT_BYTES
+    each), with the line each starts on, so workers can parse them in parallel. Checks here what
+    needs the whole stream: the prolog (no DTD), the root (`<posts>`) and the end (`</posts>`).
+    A row never holds a raw `<`, so `<row` always starts an element."""
+    stream = _guard_prolog(iter(chunks), label)
+    buffer = b""
+    start = -1
+    for chunk in stream:
+        buffer += chunk
+        start = _root_start(buffer, label)
+        if start >= 0:
+            break
+    if start < 0:
+        _root_start(buffer, label, at_end=True)  # raises: the input ended before a whole root tag
+    if buffer[start - 2 : start] == b"/>":  # <posts/>: no rows
+        return
+    line = 1 + buffer[:start].count(b"\n")
+    buffer = buffer[start:]
+    for chunk in stream:
+        buffer += chunk
+        if len(buffer) < FRAGMENT_BYTES:
+            continue
+        cut = buffer.rfind(b"<row", 0, len(buffer) - 1)
+        if cut <= 0:
+            continue  # one row bigger than a fragment: read on
+        fragment, buffer = buffer[:cut], buffer[cut:]
+        yield fragment, line
+        line += fragment.count(b"\n")
+    end = buffer.rfind(b"</posts>")
+    if end < 0:
+        line += buffer.count(b"\n")
+        raise InputError(
+            f"{label}: line {line}: not well-formed XML (the document ends before </posts>); "
+            "the file ends in the middle of the XML: is it truncated?"
+        )
+    if buffer[end + len(b"</posts>") :].strip():
+        line += buffer[:end].count(b"\n")
+        raise InputError(f"{label}: line {line}: not well-formed XML (content after </posts>)")
+    if buffer[:end].strip():
+        yield buffer[:end], line
+
+
+def parse_rows(fragment: bytes, first_line: int, *, site: str, source: str, label: str,
+               skipped: Counter) -> Iterator[pa.RecordBatch]:
+    """POSTS batches from one fragment of `split_rows` (bodies as the dump's HTML). Post types other
+    than question and answer are counted into `skipped` as `post_type_<n>`; errors name the line
+    in the whole file."""
+    columns = _Columns(site, source)
+    parser = etree.XMLPullParser(events=("end",), resolve_entities=False, no_network=True, load_dtd=False)
+    try:
+        for piece in (b"<posts>", fragment, b"</posts>"):
+            parser.feed(piece)
+            for _, element in parser.read_events():
+                if element.tag != "row" or element.getparent() is None or element.getparent().getparent() is not None:
+                    continue
+                attrs = element.attrib
+                try:
+                    post_type = int(attrs.get("PostTypeId", "0"))
+                    if post_type in (QUESTION, ANSWER):
+                        columns.append(attrs, post_type)
+                    else:
+                        skipped[f"post_type_{post_type}"] += 1
+                except (KeyError, ValueError) as exc:
+                    where = first_line + element.sourceline - 1
+                    raise InputError(
+                        f"{label}: line {where}: bad <row> attribute ({exc.__class__.__name__}: {exc})"
+                    ) from None
+                element.clear()
+                parent = element.getparent()
+                while element.getprevious() is not None:
+                    del parent[0]
+                if len(columns) >= BATCH_ROWS:
+                    yield columns.flush()
+        parser.close()
+    except etree.XMLSyntaxError as exc:
+        where = first_line + (exc.position[0] if exc.position else 1) - 1
+        raise InputError(f"{label}: line {where}: not well-formed XML ({exc.msg})") from None
+    if len(columns):
+        yield columns.flush()
+
+
 def read_posts_xml(
     chunks: Iterable[bytes], *, site: str, source: str, skipped: Counter, label: str | None = None
 ) -> Iterator[pa.RecordBatch]:
-    """Yield POSTS batches (bodies as the dump's HTML; workers convert them). Post types other than question and answer are
-    counted into `skipped` under `post_type_<n>`; a malformed file raises InputError with its line.
+    """The whole stream in one process: `split_rows` then `parse_rows` on each fragment.
     `source` fills the rows' source column; `label` (default: source) names the input in errors."""
-    columns = _Columns(site, source)
-    source = label or source
-    parser = etree.XMLPullParser(
-        events=("start", "end"), resolve_entities=False, no_network=True, load_dtd=False
-    )
-    depth = 0
-    line = 1
-
-    def events() -> Iterator[tuple[str, etree._Element]]:
-        nonlocal line
-        at_end = False
-        try:
-            for chunk in _guard_prolog(iter(chunks), source):
-                parser.feed(chunk)
-                yield from parser.read_events()
-                line += chunk.count(b"\n")
-            at_end = True
-            parser.close()
-            yield from parser.read_events()
-        except etree.XMLSyntaxError as exc:
-            where = exc.position[0] if exc.position else line
-            hint = "; the file ends in the middle of the XML: is it truncated?" if at_end else ""
-            raise InputError(f"{source}: line {where}: not well-formed XML ({exc.msg}){hint}") from None
-
-    for event, element in events():
-        if event == "start":
-            depth += 1
-            if depth == 1 and element.getroottree().docinfo.internalDTD is not None:
-                raise InputError(f"{source}: a DTD/entity declaration is not allowed in a Stack Exchange dump")
-            if depth == 1 and element.tag != "posts":
-                raise InputError(f"{source}: the root element is <{element.tag}>, expected <posts> (is this Posts.xml?)")
-            continue
-        depth -= 1
-        if depth != 1 or element.tag != "row":
-            continue
-        attrs = element.attrib
-        try:
-            post_type = int(attrs.get("PostTypeId", "0"))
-            if post_type in (QUESTION, ANSWER):
-                columns.append(attrs, post_type)
-            else:
-                skipped[f"post_type_{post_type}"] += 1
-        except (KeyError, ValueError) as exc:
-            raise InputError(
-                f"{source}: line {element.sourceline}: bad <row> attribute ({exc.__class__.__name__}: {exc})"
-            ) from None
-        element.clear()
-        parent = element.getparent()
-        while element.getprevious() is not None:
-            del parent[0]
-        if len(columns) >= BATCH_ROWS:
-            yield columns.flush()
-    if depth != 0:
-        raise InputError(f"{source}: line {line}: the document ends inside an element; is the file truncated?")
-    if len(columns):
-        yield columns.flush()
+    label = label or source
+    for fragment, first_line in split_rows(chunks, label):
+        yield from parse_rows(fragment, first_line, site=site, source=source, label=label, skipped=skipped)
