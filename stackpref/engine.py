@@ -30,12 +30,13 @@ class Engine:
     """`imap(fn, items)` yields fn(item) in order, with at most `2 * workers` items in flight so
     that a fast reader cannot fill memory ahead of slow workers."""
 
-    def __init__(self, workers: int, initializer: Callable | None = None, initargs: tuple = ()):
+    def __init__(self, workers: int, initializer: Callable | None = None, initargs: tuple = (),
+                 preload: list[str] = ()):
         self.workers = workers
         self._pool = None
         if workers > 1:
             context = get_context("forkserver")
-            context.set_forkserver_preload(PRELOAD)
+            context.set_forkserver_preload([*PRELOAD, *preload])
             self._pool = ProcessPoolExecutor(
                 max_workers=workers, mp_context=context, initializer=initializer, initargs=initargs
             )

@@ -25,7 +25,6 @@ from .config import BuildConfig
 from .engine import Engine, default_workers
 from .errors import StackprefError
 from .funnel import Funnel
-from .length_filter import LengthMeter
 from .plan import bucket_count, newest_dumps, route_questions, superseded_and_deleted
 from .progress import Progress
 from .sources import Source, resolve_all
@@ -58,7 +57,7 @@ def build(config: BuildConfig, *, overwrite: bool = False, progress: bool = Fals
     out = Path(config.out)
     check_target(out.resolve(), overwrite)  # refuse before any work is done
     sources = resolve_all(config.sources)
-    meter = LengthMeter(config.tokenizer, config.trust_remote_code)  # a bad --tokenizer fails here, not in a worker
+    meter = init_worker(config.tokenizer, config.trust_remote_code)  # a bad --tokenizer fails here, not in a worker
     buckets = bucket_count(sources)
     funnel = Funnel()
     # Input checksums read every input once more: do it in a thread, beside the passes (hashlib
@@ -68,7 +67,9 @@ def build(config: BuildConfig, *, overwrite: bool = False, progress: bool = Fals
         inputs = checksums.submit(lambda: [source.describe() for source in sources])
         spill = Path(tempfile.mkdtemp(prefix="stackpref-spill-", dir=config.tmp_dir or stage))
         try:
-            with Engine(_workers(config, sources), init_worker, (config.tokenizer, config.trust_remote_code)) as engine:
+            preload = ["transformers"] if config.tokenizer else []
+            with Engine(_workers(config, sources), init_worker, (config.tokenizer, config.trust_remote_code),
+                        preload) as engine:
                 keys = _read(sources, spill, config, engine, funnel, bar)
                 routed = _route(keys, sources, spill, buckets, config, engine, funnel, bar)
                 clusters = _process(routed, stage, buckets, config, engine, funnel, bar)

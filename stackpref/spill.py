@@ -72,11 +72,12 @@ def spill_batch(kind: str, batch: pa.RecordBatch | pa.Table, always_html: bool, 
             pl.Series("rejected", to_markdown(frame["rejected"].to_list(), always_html)),
         )
         frame = frame.with_columns(text=pl.col("question"))
-        frame = frame.with_columns(text_hash=pl.Series([text_hash(t) for t in frame["text"]], dtype=pl.Int64))
-        questions = frame.unique(["site", "question_id"], keep="first", maintain_order=True)
-        bands = _bands(questions["text"].to_list(), params)
-        questions = questions.select("site", "question_id", "source", "text_hash").with_columns(bands)
-        frame = frame.join(questions.select("site", "question_id", "bands"), on=["site", "question_id"],
+        questions = frame.unique(["site", "question_id"], keep="first", maintain_order=True)  # a row per pair
+        questions = questions.select("site", "question_id", "source").with_columns(
+            text_hash=pl.Series([text_hash(t) for t in questions["text"]], dtype=pl.Int64),
+            bands=_bands(questions["text"].to_list(), params),
+        )
+        frame = frame.join(questions.select("site", "question_id", "text_hash", "bands"), on=["site", "question_id"],
                            how="left", maintain_order="left")
         keys = {"questions": questions}
     frame.write_parquet(path, compression=SPILL_COMPRESSION)

@@ -30,12 +30,16 @@ _AUTHOR = (
 _BEST_FIRST = dict(by=["rank", "score", "answer_id"], descending=[True, True, False], nulls_last=True)
 
 _meter: LengthMeter | None = None
+_meter_for: tuple | None = None
 
 
-def init_worker(tokenizer: str | None, trust_remote_code: bool) -> None:
-    """Load the tokenizer once per worker process (or once inline)."""
-    global _meter
-    _meter = LengthMeter(tokenizer, trust_remote_code)
+def init_worker(tokenizer: str | None, trust_remote_code: bool) -> LengthMeter:
+    """Load the tokenizer once per process: in each worker, and once in the main process (which
+    validates it before any work and, inline, is the worker)."""
+    global _meter, _meter_for
+    if _meter is None or _meter_for != (tokenizer, trust_remote_code):
+        _meter, _meter_for = LengthMeter(tokenizer, trust_remote_code), (tokenizer, trust_remote_code)
+    return _meter
 
 
 def split_template(template: str, token_boundary: bool) -> tuple[str, str, str]:
