@@ -31,11 +31,12 @@ def test_version():
     assert result.exit_code == 0 and result.output.startswith("stackpref, version ")
 
 
-def test_help_imports_no_ml_stack():
+@pytest.mark.parametrize("command", [[], ["build"], ["inspect"]])
+def test_help_imports_no_ml_stack(command):
     code = (
         "import sys; from click.testing import CliRunner; from stackpref.cli import cli; "
-        "CliRunner().invoke(cli, ['build', '--help']); "
-        "print(sorted(m for m in ('torch', 'transformers', 'trl', 'datasets') if m in sys.modules))"
+        f"CliRunner().invoke(cli, {command + ['--help']!r}); "
+        "print(sorted(m for m in ('torch', 'transformers', 'trl', 'datasets', 'polars', 'pyarrow') if m in sys.modules))"
     )
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
 
