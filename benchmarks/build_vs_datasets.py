@@ -33,9 +33,8 @@ import psutil
 SITES = Path(__file__).resolve().parents[2] / "shared" / "data" / "stackexchange"
 MAX_PROMPT, MAX_LENGTH = 512, 1024
 
-# The seed's steps as it wrote them (load, map to prompt/chosen/rejected, a per-row length filter
-# on prompt + response), with the lengths counted in tokens instead of characters.
-SEED = """
+# Both baselines: load, map to prompt/chosen/rejected as the seed did.
+PRELUDE = """
 import sys, datasets
 from transformers import AutoTokenizer
 src, out, tok_dir, max_prompt, max_length = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
@@ -45,6 +44,11 @@ def to_pairs(rows):
     return {"prompt": ["Question: " + q + "\\n\\nAnswer: " for q in rows["question"]],
             "chosen": rows["response_j"], "rejected": rows["response_k"]}
 ds = ds.map(to_pairs, batched=True, num_proc=NPROC, remove_columns=ds.column_names)
+"""
+
+# The seed's steps as it wrote them (load, map to prompt/chosen/rejected, a per-row length filter
+# on prompt + response), with the lengths counted in tokens instead of characters.
+SEED = PRELUDE + """
 n = lambda text: len(tok(text).input_ids)
 ds = ds.filter(lambda x: n(x["prompt"]) <= max_prompt and n(x["prompt"] + x["chosen"]) <= max_length
                and n(x["prompt"] + x["rejected"]) <= max_length, num_proc=NPROC)
@@ -53,16 +57,7 @@ print(len(ds))
 """
 
 # The same steps done carefully with datasets: batched tokenization, each text once per row.
-BATCHED = """
-import sys, datasets
-from transformers import AutoTokenizer
-src, out, tok_dir, max_prompt, max_length = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
-tok = AutoTokenizer.from_pretrained(tok_dir)
-ds = datasets.load_dataset("parquet", data_files=src, split="train")
-def to_pairs(rows):
-    return {"prompt": ["Question: " + q + "\\n\\nAnswer: " for q in rows["question"]],
-            "chosen": rows["response_j"], "rejected": rows["response_k"]}
-ds = ds.map(to_pairs, batched=True, num_proc=NPROC, remove_columns=ds.column_names)
+BATCHED = PRELUDE + """
 def lengths(rows):
     return {k + "_len": [len(x) for x in tok(rows[k], add_special_tokens=(k == "prompt"))["input_ids"]]
             for k in ("prompt", "chosen", "rejected")}

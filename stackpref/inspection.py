@@ -11,12 +11,22 @@ from .splits import overlap_check
 _SNIPPET = 160
 
 
-def _read(out: Path, config: str) -> pl.DataFrame:
+_KEYS = ["site", "question_id", "cluster_id", "split"]
+
+
+def _files(out: Path, config: str) -> list[Path]:
     files = sorted((out / "data" / config).glob("*.parquet"))
     if not files:
         raise InputError(f"{out}: no data/{config}/*.parquet; is this a stackpref build?")
-    frames = [pl.read_parquet(f).with_columns(file_split=pl.lit(f.name.split("-")[0])) for f in files]
-    return pl.concat(frames)
+    return files
+
+
+def _read(out: Path, config: str, columns: list[str]) -> pl.DataFrame:
+    """Only the key columns (texts stay on disk), with the split its file name gives."""
+    return pl.concat([
+        pl.read_parquet(f, columns=columns).with_columns(file_split=pl.lit(f.name.split("-")[0]))
+        for f in _files(out, config)
+    ])
 
 
 def _snippet(text: str) -> str:
@@ -26,7 +36,7 @@ def _snippet(text: str) -> str:
 
 def summarize(out: str | Path, examples: int = 3) -> dict:
     out = Path(out)
-    pairs, sft = _read(out, "pairs"), _read(out, "sft")
+    pairs, sft = _read(out, "pairs", [*_KEYS, "margin"]), _read(out, "sft", _KEYS)
     manifest_path = out / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
     sites: dict[str, dict[str, int]] = {}
@@ -34,7 +44,6 @@ def summarize(out: str | Path, examples: int = 3) -> dict:
         for site, split, n in frame.group_by("site", "file_split").len().sort("site", "file_split").iter_rows():
             sites.setdefault(site, {})[f"{config}/{split}"] = n
     margins = pairs.group_by("margin").len().sort("margin", nulls_last=True)
-    keys = ["site", "question_id", "cluster_id", "split"]
     return {
         "out": str(out),
         "splits": {
@@ -43,14 +52,23 @@ def summarize(out: str | Path, examples: int = 3) -> dict:
         },
         "sites": sites,
         "margins": {str(m) if m is not None else "unknown": n for m, n in margins.iter_rows()},
-        "overlap_check": overlap_check(pl.concat([pairs.select(keys), sft.select(keys)])),
+        "overlap_check": overlap_check(pl.concat([pairs.select(_KEYS), sft.select(_KEYS)])),
         "length_unit": manifest.get("length_unit"),
         "examples": [
             {"question_url": r["question_url"], "margin": r["margin"], "prompt": _snippet(r["prompt"]),
              "chosen": _snippet(r["chosen"]), "rejected": _snippet(r["rejected"])}
-            for r in pairs.sort("site", "question_id").head(examples).iter_rows(named=True)
+            for r in _examples(out, examples)
         ],
     }
+
+
+def _examples(out: Path, n: int) -> list[dict]:
+    """The first `n` pairs of the first non-empty pairs file."""
+    for path in _files(out, "pairs"):
+        head = pl.read_parquet(path, n_rows=n)
+        if head.height:
+            return head.to_dicts()
+    return []
 
 
 def print_summary(summary: dict) -> None:
