@@ -35,7 +35,6 @@ from .tables import init_worker, process_bucket
 from .writer import check_target, list_outputs, staging, write_json
 
 _KEYS = ["site", "question_id", "cluster_id", "split"]
-INLINE_BELOW_BYTES = 24 << 20  # smaller inputs run in this process: a worker pool costs ~1 s to start
 
 
 @dataclass
@@ -44,12 +43,12 @@ class BuildResult:
     manifest: dict
 
 
-def _workers(config: BuildConfig, sources: list[Source]) -> int:
+def _workers(config: BuildConfig, buckets: int) -> int:
+    """--workers, else every core; but a one-bucket input runs in this process, since a pool costs
+    about a second to start and the last pass could not use a second worker anyway."""
     if config.workers:
         return config.workers
-    small = all(s.kind != "hub" and s.path.stat().st_size * (5 if s.kind == "archive" else 1) < INLINE_BELOW_BYTES
-                for s in sources) and sum(s.path.stat().st_size for s in sources if s.kind != "hub") < INLINE_BELOW_BYTES
-    return 1 if small else default_workers()
+    return 1 if buckets == 1 else default_workers()
 
 
 def build(config: BuildConfig, *, overwrite: bool = False, progress: bool = False) -> BuildResult:
@@ -68,7 +67,7 @@ def build(config: BuildConfig, *, overwrite: bool = False, progress: bool = Fals
         spill = Path(tempfile.mkdtemp(prefix="stackpref-spill-", dir=config.tmp_dir or stage))
         try:
             preload = ["transformers"] if config.tokenizer else []
-            with Engine(_workers(config, sources), init_worker, (config.tokenizer, config.trust_remote_code),
+            with Engine(_workers(config, buckets), init_worker, (config.tokenizer, config.trust_remote_code),
                         preload) as engine:
                 keys = _read(sources, spill, config, engine, funnel, bar)
                 routed = _route(keys, sources, spill, buckets, config, engine, funnel, bar)
