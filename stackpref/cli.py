@@ -72,6 +72,10 @@ def build(sources, out, config_file, split_text, overwrite, quiet, **options) ->
     the bundled sample site is built. OUT gets data/{pairs,sft}/{train,test}-*.parquet, a
     dataset card (README.md) and manifest.json.
     """
+    from .engine import start_fork_server
+
+    if options.get("workers") != 1:  # overlaps the workers' imports with this process's own
+        start_fork_server(["transformers"] if options.get("tokenizer") else [])
     from .config import resolve_config
     from .pipeline import build as run_build
 
