@@ -68,15 +68,7 @@ ds.remove_columns(["prompt_len", "chosen_len", "rejected_len"]).to_parquet(out)
 print(len(ds))
 """
 
-STACKPREF = """
-import sys
-import stackpref
-from stackpref.config import resolve_config
-src, out, tok_dir, max_prompt, max_length, workers = sys.argv[1:7]
-m = stackpref.build(resolve_config(sources=[src], out=out, tokenizer=tok_dir, max_prompt_tokens=int(max_prompt),
-                                   max_length=int(max_length), workers=int(workers))).manifest
-print(m["counts"]["splits"]["pairs"]["train"] + m["counts"]["splits"]["pairs"]["test"])
-"""
+STACKPREF = Path(sys.executable).parent / "stackpref"  # the console script: the path users take
 
 
 def make_input(folder: Path, size_mb: int) -> tuple[Path, int]:
@@ -122,11 +114,10 @@ def make_tokenizer(folder: Path, texts: list[str]) -> Path:
     return folder / "tok"
 
 
-def run(code: str, args: list[str]) -> dict:
-    """Run `code` in a subprocess; wall time and the peak RSS of its process tree."""
+def run(command: list[str]) -> dict:
+    """Run a command; wall time and the peak RSS of its process tree."""
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak = 0
     parent = psutil.Process(proc.pid)
     while proc.poll() is None:
@@ -139,7 +130,7 @@ def run(code: str, args: list[str]) -> dict:
     out, err = proc.communicate()
     if proc.returncode:
         sys.exit(f"benchmark side failed:\n{err[-3000:]}")
-    return {"seconds": time.perf_counter() - start, "peak_mb": peak / 2**20, "rows_out": int(out.split()[-1])}
+    return {"seconds": time.perf_counter() - start, "peak_mb": peak / 2**20, "stdout": out}
 
 
 def main() -> None:
@@ -159,22 +150,29 @@ def main() -> None:
         src, rows = make_input(tmp, args.size_mb)
         sample = pl.read_parquet(src).head(20_000)
         tok = make_tokenizer(tmp, sample["question"].to_list() + sample["response_j"].to_list())
-        common = [str(src), "", str(tok), str(MAX_PROMPT), str(MAX_LENGTH)]
-        seed = run(SEED.replace("NPROC", str(nproc)), [common[0], str(tmp / "seed.parquet"), *common[2:]])
-        batched = run(BATCHED.replace("NPROC", str(nproc)), [common[0], str(tmp / "batched.parquet"), *common[2:]])
-        ours = run(STACKPREF, [common[0], str(tmp / "out"), *common[2:], str(nproc)])
+        limits = [str(tok), str(MAX_PROMPT), str(MAX_LENGTH)]
+        sides = []
+        for name, code in (("seed's steps with datasets (per-row token filter)", SEED),
+                           ("same steps, batched tokenization", BATCHED)):
+            result = run([sys.executable, "-c", code.replace("NPROC", str(nproc)), str(src), str(tmp / "b.parquet"),
+                          *limits])
+            sides.append((name, {**result, "rows_out": int(result["stdout"].split()[-1])}))
+        ours = run([str(STACKPREF), "build", str(src), "--out", str(tmp / "out"), "--tokenizer", str(tok),
+                    "--max-prompt-tokens", str(MAX_PROMPT), "--max-length", str(MAX_LENGTH),
+                    "--workers", str(nproc), "-q"])
+        manifest = json.loads((tmp / "out" / "manifest.json").read_text())
+        ours["rows_out"] = sum(manifest["counts"]["splits"]["pairs"].values())
+        sides.append(("stackpref build", ours))
     print(f"input: {rows:,} paired rows (from a {args.size_mb} MB make_corpus Posts.xml), "
           f"tokenizer: byte-level BPE 8k, max_prompt {MAX_PROMPT}, max_length {MAX_LENGTH}, {nproc} processes")
     print("| side | seconds | input rows/s | rows out | peak RSS MB |")
     print("| --- | ---: | ---: | ---: | ---: |")
-    sides = (("seed's steps with datasets (per-row token filter)", seed),
-             ("same steps, batched tokenization", batched), ("stackpref build", ours))
     for name, r in sides:
         print(f"| {name} | {r['seconds']:.1f} | {rows / r['seconds']:,.0f} | {r['rows_out']:,} | {r['peak_mb']:,.0f} |")
     for name, r in sides[:2]:
         print(f"stackpref vs {name}: {r['seconds'] / ours['seconds']:.2f}x rows/s, "
               f"peak RSS ratio {ours['peak_mb'] / r['peak_mb']:.2f}")
-    print(json.dumps({"seed": seed, "batched": batched, "stackpref": ours, "rows": rows}))
+    print(json.dumps({name: {k: v for k, v in r.items() if k != "stdout"} for name, r in sides} | {"rows": rows}))
 
 
 if __name__ == "__main__":

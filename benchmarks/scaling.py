@@ -4,7 +4,7 @@
 
 Corpora come from benchmarks/make_corpus.py (the real dumps in ../shared, copied with shifted ids
 and perturbed text, with planted duplicates): BASE and 5 x BASE megabytes of Posts.xml, made in
---corpus-dir (kept there for reruns) or a temporary folder. Each build runs in a fresh subprocess;
+--corpus-dir (kept there for reruns) or a temporary folder. Each build is a `stackpref build` run;
 peak RSS is the largest sum over the process tree (main process and workers), sampled every 50 ms.
 
 Goals (issue "build at scale"): 5x/1x peak RSS <= 1.15 and wall time <= 5.5; 2 workers at least
@@ -22,10 +22,7 @@ from pathlib import Path
 import psutil
 
 HERE = Path(__file__).resolve().parent
-BUILD = (
-    "import sys, stackpref; from stackpref.config import resolve_config; "
-    "stackpref.build(resolve_config(sources=[sys.argv[1]], out=sys.argv[2], workers=int(sys.argv[3])))"
-)
+STACKPREF = Path(sys.executable).parent / "stackpref"  # the console script: the path users take
 
 
 def corpus(folder: Path, megabytes: int) -> Path:
@@ -38,7 +35,8 @@ def corpus(folder: Path, megabytes: int) -> Path:
 
 def measure(posts: Path, workers: int, out: Path) -> dict:
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", BUILD, str(posts), str(out), str(workers)])
+    proc = subprocess.Popen([str(STACKPREF), "build", str(posts), "--out", str(out), "--workers", str(workers), "-q"],
+                            stdout=subprocess.DEVNULL)
     parent, peak = psutil.Process(proc.pid), 0
     while proc.poll() is None:
         try:
