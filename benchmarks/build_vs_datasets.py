@@ -17,7 +17,7 @@ stackpref: `stackpref build` of the same file with the same tokenizer and limits
 deduplicates, clusters near-duplicate questions and splits by cluster.
 
 Each side runs in a fresh subprocess; the table gives input rows/s and the peak RSS of the
-process tree (sampled every 50 ms).
+process tree (sampled every 50 ms, see benchmarks/_measure.py).
 """
 
 import argparse
@@ -25,10 +25,9 @@ import json
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import psutil
+from _measure import run_sampled
 
 SITES = Path(__file__).resolve().parents[2] / "shared" / "data" / "stackexchange"
 MAX_PROMPT, MAX_LENGTH = 512, 1024
@@ -114,25 +113,6 @@ def make_tokenizer(folder: Path, texts: list[str]) -> Path:
     return folder / "tok"
 
 
-def run(command: list[str]) -> dict:
-    """Run a command; wall time and the peak RSS of its process tree."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak = 0
-    parent = psutil.Process(proc.pid)
-    while proc.poll() is None:
-        try:
-            tree = [parent, *parent.children(recursive=True)]
-            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
-        except psutil.Error:
-            pass
-        time.sleep(0.05)
-    out, err = proc.communicate()
-    if proc.returncode:
-        sys.exit(f"benchmark side failed:\n{err[-3000:]}")
-    return {"seconds": time.perf_counter() - start, "peak_mb": peak / 2**20, "stdout": out}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size-mb", type=int, default=60, help="Posts.xml made by make_corpus.py (default 60)")
@@ -154,10 +134,10 @@ def main() -> None:
         sides = []
         for name, code in (("seed's steps with datasets (per-row token filter)", SEED),
                            ("same steps, batched tokenization", BATCHED)):
-            result = run([sys.executable, "-c", code.replace("NPROC", str(nproc)), str(src), str(tmp / "b.parquet"),
+            result = run_sampled([sys.executable, "-c", code.replace("NPROC", str(nproc)), str(src), str(tmp / "b.parquet"),
                           *limits])
             sides.append((name, {**result, "rows_out": int(result["stdout"].split()[-1])}))
-        ours = run([str(STACKPREF), "build", str(src), "--out", str(tmp / "out"), "--tokenizer", str(tok),
+        ours = run_sampled([str(STACKPREF), "build", str(src), "--out", str(tmp / "out"), "--tokenizer", str(tok),
                     "--max-prompt-tokens", str(MAX_PROMPT), "--max-length", str(MAX_LENGTH),
                     "--workers", str(nproc), "-q"])
         manifest = json.loads((tmp / "out" / "manifest.json").read_text())

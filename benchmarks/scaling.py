@@ -5,7 +5,7 @@
 Corpora come from benchmarks/make_corpus.py (the real dumps in ../shared, copied with shifted ids
 and perturbed text, with planted duplicates): BASE and 5 x BASE megabytes of Posts.xml, made in
 --corpus-dir (kept there for reruns) or a temporary folder. Each build is a `stackpref build` run;
-peak RSS is the largest sum over the process tree (main process and workers), sampled every 50 ms.
+peak RSS is the largest sum over the process tree (see benchmarks/_measure.py).
 
 Goals (issue "build at scale"): 5x/1x peak RSS <= 1.15 and wall time <= 5.5; 2 workers at least
 1.7x faster than 1 on the same input (both sizes are shown: a build has about 1.5 s of fixed,
@@ -16,10 +16,9 @@ import argparse
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import psutil
+from _measure import run_sampled
 
 HERE = Path(__file__).resolve().parent
 STACKPREF = Path(sys.executable).parent / "stackpref"  # the console script: the path users take
@@ -34,19 +33,8 @@ def corpus(folder: Path, megabytes: int) -> Path:
 
 
 def measure(posts: Path, workers: int, out: Path) -> dict:
-    start = time.perf_counter()
-    proc = subprocess.Popen([str(STACKPREF), "build", str(posts), "--out", str(out), "--workers", str(workers), "-q"],
-                            stdout=subprocess.DEVNULL)
-    parent, peak = psutil.Process(proc.pid), 0
-    while proc.poll() is None:
-        try:
-            peak = max(peak, sum(p.memory_info().rss for p in [parent, *parent.children(recursive=True)]))
-        except psutil.Error:
-            pass
-        time.sleep(0.05)
-    if proc.returncode:
-        sys.exit(f"build of {posts} failed with exit {proc.returncode}")
-    return {"seconds": time.perf_counter() - start, "peak_mb": peak / 2**20, "mb": posts.stat().st_size / 1e6}
+    result = run_sampled([str(STACKPREF), "build", str(posts), "--out", str(out), "--workers", str(workers), "-q"])
+    return {**result, "mb": posts.stat().st_size / 1e6}
 
 
 def main() -> None:
