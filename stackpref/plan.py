@@ -18,13 +18,24 @@ _HUB_DATASET_BYTES = 1 << 30  # unknown size: assume a large one
 def bucket_count(sources: list[Source]) -> int:
     """Buckets for a build: a function of the input only, so the output files do not depend on
     the number of workers."""
-    total = 0
-    for source in sources:
-        if source.kind == "hub":
-            total += _HUB_DATASET_BYTES
-        else:
-            total += source.path.stat().st_size * (_ARCHIVE_RATIO if source.kind == "archive" else 1)
-    return max(1, math.ceil(total / BUCKET_INPUT_BYTES))
+    return max(1, math.ceil(sum(_text_bytes(source) for source in sources) / BUCKET_INPUT_BYTES))
+
+
+def _text_bytes(source: Source) -> int:
+    """About how many bytes of text a source holds, without reading it."""
+    if source.kind == "hub":
+        return _HUB_DATASET_BYTES
+    if source.kind == "archive":
+        return source.path.stat().st_size * _ARCHIVE_RATIO
+    if source.kind == "table" and source.path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        try:  # compressed on disk: the footer knows the uncompressed size
+            meta = pq.ParquetFile(source.path).metadata
+            return sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+        except (OSError, ValueError):  # unreadable: the reader will say so, with the file's name
+            return source.path.stat().st_size
+    return source.path.stat().st_size
 
 
 def newest_dumps(dates: dict[str, str | None], site_of: dict[str, str]) -> dict[str, str]:
