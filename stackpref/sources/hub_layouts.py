@@ -21,6 +21,9 @@ from .posts_xml import licence_for
 
 PAIRED_COLUMNS = ("qid", "question", "date", "metadata", "response_j", "response_k")
 PREFERENCES_COLUMNS = ("qid", "question", "answers", "date", "metadata")
+# Rows per batch handed to a worker: a paired row carries a question and two answers (several KB),
+# and up to 2 x workers batches are in flight, pickled, in the main process.
+TABLE_BATCH_ROWS = 2_048
 _HTML = re.compile(r"<(p|pre|code|a|ul|ol|li|blockquote|br|h[1-6]|strong|em|img|hr)[\s>/]", re.I)
 
 
@@ -63,7 +66,7 @@ def iter_local_tables(path: Path) -> Iterator[pa.RecordBatch]:
         if path.stat().st_size == 0:
             raise InputError(f"{path}: the file is empty")
         if path.suffix == ".parquet":
-            yield from pq.ParquetFile(path).iter_batches(batch_size=10_000)
+            yield from pq.ParquetFile(path).iter_batches(batch_size=TABLE_BATCH_ROWS)
         else:
             reader = pa_json.open_json(path, read_options=pa_json.ReadOptions(block_size=8 << 20))
             yield from reader
@@ -100,7 +103,7 @@ def iter_hub_dataset(repo_id: str) -> Iterator[pa.RecordBatch]:
 
     try:
         stream = datasets.load_dataset(repo_id, split="train", streaming=True)
-        for batch in stream.iter(batch_size=10_000):
+        for batch in stream.iter(batch_size=TABLE_BATCH_ROWS):
             yield pa.RecordBatch.from_pydict(batch)
     except Exception as exc:  # datasets raises many types for "not found / offline"
         raise InputError(f"{repo_id}: cannot stream this Hub dataset ({exc.__class__.__name__}: {exc})") from None
