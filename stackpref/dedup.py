@@ -11,12 +11,16 @@ def hash_column(texts: pl.Series) -> pl.Series:
     return pl.Series(texts.name, [text_hash(t) for t in texts.to_list()], dtype=pl.Int64)
 
 
+def best_first(answers: pl.DataFrame) -> pl.DataFrame:
+    """Answers grouped by question, each question's best first: rank (pm_score, or wins minus losses
+    for given pairs), then score, then the older post. Every "keep the better one" uses this order."""
+    return answers.sort(["site", "question_id", "rank", "score", "answer_id"],
+                        descending=[False, False, True, True, False], nulls_last=True)
+
+
 def dedup_answers(answers: pl.DataFrame) -> pl.DataFrame:
     """Within a question, identical answers (by normalized text) keep the best-scored copy."""
-    return (
-        answers.sort(["rank", "score", "answer_id"], descending=[True, True, False], nulls_last=True)
-        .unique(["site", "question_id", "answer_hash"], keep="first", maintain_order=True)
-    )
+    return best_first(answers).unique(["site", "question_id", "answer_hash"], keep="first", maintain_order=True)
 
 
 def drop_duplicate_pairs(pairs: pl.DataFrame) -> pl.DataFrame:

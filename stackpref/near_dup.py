@@ -503,6 +503,14 @@ def _pair_jaccard(pairs: np.ndarray, hashes: np.ndarray, offsets: np.ndarray) ->
     return np.divide(inter, union, out=np.zeros(len(pairs)), where=union > 0)
 
 
+def equal_value_pairs(values: np.ndarray) -> np.ndarray:
+    """Pairs (i, j) linking rows with equal values into chains (each to the next in index order):
+    enough for union_find to join them, without listing every pair of a large group."""
+    order = np.argsort(values, kind="stable")
+    run = np.flatnonzero(values[order][1:] == values[order][:-1])
+    return np.stack([order[run], order[run + 1]], axis=1).astype(np.int64)
+
+
 def union_find(n: int, pairs: np.ndarray) -> np.ndarray:
     """Connected components of n nodes under `pairs` (m, 2): label = smallest index in the component.
 

@@ -182,7 +182,7 @@ def _route(keys: dict, sources: list[Source], spill: Path, buckets: int, config:
         (routed / f"b{bucket:05d}").mkdir()
     if keys["questions"] is None:
         return routed
-    route, _ = route_questions(keys["questions"], newest, buckets, config.near_dup)
+    route = route_questions(keys["questions"], newest, buckets, config.near_dup)
     route_path = spill / "route.parquet"
     route.write_parquet(route_path)
     bar.step("route rows to buckets")

@@ -67,27 +67,21 @@ def superseded_and_deleted(posts: pl.DataFrame, newest: dict[str, str]) -> tuple
 def route_questions(questions: pl.DataFrame, newest: dict[str, str], buckets: int, use_lsh: bool):
     """Bucket per question: questions with the same text hash or an LSH band in common (unverified
     candidates, so possibly more than a final cluster) go to one bucket, where they are verified.
-    Returns (site, question_id, bucket) and the number of candidate pairs."""
+    Returns (site, question_id, bucket)."""
     questions = (
         questions.filter(is_current(newest))
         .unique(["site", "question_id"], keep="first")
         .sort("site", "question_id")
     )
     n = questions.height
-    index = np.arange(n, dtype=np.int64)
-    by_hash = questions.select(pl.col("text_hash"), idx=pl.Series(index)).sort("text_hash", "idx")
-    same = by_hash["text_hash"].to_numpy()
-    idx = by_hash["idx"].to_numpy()
-    run = np.flatnonzero(same[1:] == same[:-1])
-    pairs = [np.stack([idx[run], idx[run + 1]], axis=1)]
+    pairs = [near_dup.equal_value_pairs(questions["text_hash"].to_numpy())]
     if use_lsh and n:
         width = questions["bands"].list.len().max()
         bands = near_dup.widen_keys(questions["bands"].list.to_array(width).to_numpy())
         pairs.append(near_dup.candidate_pairs(bands))
-    edges = np.concatenate(pairs) if pairs else np.empty((0, 2), dtype=np.int64)
+    edges = np.concatenate(pairs)
     labels = near_dup.union_find(n, edges)
     sites, ids = questions["site"].to_list(), questions["question_id"].to_list()
     representative = {label: seeded_unit(0, f"{sites[label]}/{ids[label]}") for label in np.unique(labels).tolist()}
     bucket = [int(representative[label] * buckets) for label in labels.tolist()]
-    route = questions.select("site", "question_id", bucket=pl.Series(bucket, dtype=pl.Int32))
-    return route, int(edges.shape[0])
+    return questions.select("site", "question_id", bucket=pl.Series(bucket, dtype=pl.Int32))

@@ -13,7 +13,7 @@ import polars as pl
 
 from . import near_dup
 from .config import BuildConfig
-from .dedup import dedup_answers, drop_duplicate_pairs, hash_column
+from .dedup import best_first, dedup_answers, drop_duplicate_pairs, hash_column
 from .funnel import Funnel
 from .length_filter import LengthMeter
 from .pairing import candidate_pairs, cap_pairs
@@ -27,7 +27,6 @@ _AUTHOR = (
     .then(pl.format("https://{}/users/{}", pl.col("site"), pl.col("owner_user_id")))
     .otherwise(pl.col("owner_display_name"))
 )
-_BEST_FIRST = dict(by=["rank", "score", "answer_id"], descending=[True, True, False], nulls_last=True)
 
 _meter: LengthMeter | None = None
 _meter_for: tuple | None = None
@@ -118,9 +117,7 @@ def cluster_questions(questions: pl.DataFrame, config: BuildConfig) -> tuple[pl.
     threshold. Adds cluster_id and cluster_size; returns the stats for the manifest."""
     n = questions.height
     hashes = questions["question_hash"].to_numpy()
-    order = np.argsort(hashes, kind="stable")
-    run = np.flatnonzero(hashes[order][1:] == hashes[order][:-1])
-    edges = [np.stack([order[run], order[run + 1]], axis=1)]
+    edges = [near_dup.equal_value_pairs(hashes)]
     candidates = verified = 0
     if config.near_dup and n > 1:
         params = config.minhash_params()
@@ -151,8 +148,7 @@ def dedup_near_answers(answers: pl.DataFrame, config: BuildConfig) -> pl.DataFra
     edit posted twice) is dropped. Answers are taken best first; only pairs of similar length are
     shingled, all of them in one vectorized call."""
     params = config.minhash_params()
-    answers = answers.sort(["site", "question_id", *_BEST_FIRST["by"]],
-                           descending=[False, False, *_BEST_FIRST["descending"]], nulls_last=True)
+    answers = best_first(answers)
     position = answers.select("site", "question_id").with_row_index("i")
     pairs = position.join(position, on=["site", "question_id"], suffix="_j").filter(pl.col("i") < pl.col("i_j"))
     pairs = pairs.select("i", "i_j").to_numpy().astype(np.int64).reshape(-1, 2)
@@ -179,10 +175,7 @@ def filter_long_answers(answers: pl.DataFrame, meter: LengthMeter, max_length: i
     fits = pl.col("prompt_length") + pl.col("response_length") + meter.eos_tokens <= max_length
     paired = measure(answers.filter(pl.col("split") != "sft"))
     kept, too_long = [paired.filter(fits)], paired.filter(~fits).height
-    pending = answers.filter(pl.col("split") == "sft").sort(
-        ["site", "question_id", *_BEST_FIRST["by"]], descending=[False, False, *_BEST_FIRST["descending"]],
-        nulls_last=True,
-    ).with_columns(_turn=pl.int_range(pl.len()).over("site", "question_id"))
+    pending = best_first(answers.filter(pl.col("split") == "sft")).with_columns(_turn=pl.int_range(pl.len()).over("site", "question_id"))
     while pending.height:
         turn = measure(pending.filter(pl.col("_turn") == pl.col("_turn").min().over("site", "question_id")))
         kept.append(turn.filter(fits))
@@ -209,7 +202,7 @@ def keep_one_per_cluster(questions: pl.DataFrame, answers: pl.DataFrame) -> pl.D
 def process_bucket(bucket: int, folder: str, stage: str, total: int, config: BuildConfig) -> dict:
     """Everything after routing, for one bucket: writes its shard of every output split and returns
     its funnel and cluster stats."""
-    meter = _meter if _meter is not None else LengthMeter(config.tokenizer, config.trust_remote_code)
+    meter = init_worker(config.tokenizer, config.trust_remote_code)
     funnel = Funnel()
     folder = Path(folder)
     posts, given = _read(folder, "posts"), _read(folder, "pairs")
@@ -318,7 +311,7 @@ def process_bucket(bucket: int, folder: str, stage: str, total: int, config: Bui
 
 def _sft_rows(answers: pl.DataFrame, questions: pl.DataFrame) -> tuple[pl.DataFrame, dict]:
     """The best answer of each question in the sft and test splits (pm_score, then score, then id)."""
-    best = answers.sort(**_BEST_FIRST).unique(["site", "question_id"], keep="first", maintain_order=True)
+    best = best_first(answers).unique(["site", "question_id"], keep="first", maintain_order=True)
     rows = best.join(questions.drop("split", "prompt_length", "question_hash"), on=["site", "question_id"])
     rows = rows.sort("site", "question_id")
     deduped = rows.unique(["question_hash", "answer_hash"], keep="first", maintain_order=True)
