@@ -8,12 +8,12 @@ from pathlib import PurePath
 import jinja2
 import yaml
 
-from .config import field_help
+from .config import RUN_OPTIONS, field_help
 from .schema import OUTPUT_SCHEMAS
 
 # Options that hold local paths: the card shows them by name, so it says nothing about the
 # machine it was built on and the same build renders the same card anywhere.
-_PATH_OPTIONS = ("sources", "out", "tmp_dir", "tokenizer")
+_PATH_OPTIONS = ("sources", "out", "tokenizer")
 
 _HF_DTYPES = {"string": "string", "int64": "int64", "bool": "bool", "int8": "int8"}
 
@@ -77,9 +77,13 @@ def input_name(info: dict) -> str:
 
 
 def options(config: dict) -> list[dict]:
-    """Every build option with its value (as a config file would hold it) and what it does."""
+    """Every option that shapes the data, with its value (as a config file would hold it) and what
+    it does; how the build ran (RUN_OPTIONS) is left to the manifest, so the card of a build does
+    not depend on the machine or the engine that made it."""
     rows = []
     for name, value in config.items():
+        if name in RUN_OPTIONS:
+            continue
         if name in _PATH_OPTIONS and value is not None:
             value = [_by_name(v) for v in value] if isinstance(value, list) else _by_name(value)
         shown = json.dumps(value, ensure_ascii=False).replace("|", "\\|")

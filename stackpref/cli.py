@@ -6,7 +6,7 @@ import json
 import click
 
 from ._version import __version__
-from .config import field_help, parse_split
+from .config import ENGINES, field_help, parse_split
 from .errors import StackprefError
 from .eval import commands as eval_commands
 from .training import commands as train_commands
@@ -63,7 +63,9 @@ def cli() -> None:
 @click.option("--near-dup-bands", type=int, default=None, help=field_help("near_dup_bands") + " Default 14.")
 @click.option("--near-dup-rows", type=int, default=None, help=field_help("near_dup_rows") + " Default 8.")
 @click.option("--workers", "-j", type=int, default=None, help=field_help("workers"))
-@click.option("--tmp-dir", type=click.Path(file_okay=False), default=None, help=field_help("tmp_dir"))
+@click.option("--tmp-dir", default=None, help=field_help("tmp_dir"))
+@click.option("--engine", type=click.Choice(ENGINES), default=None, help=field_help("engine") + " Default local.")
+@click.option("--ray-address", default=None, help=field_help("ray_address"))
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists (only once the new build succeeded).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
 @click.option("--push", "push_repo", metavar="REPO_ID", default=None,
@@ -84,7 +86,7 @@ def build(sources, out, config_file, split_text, overwrite, quiet, push_repo, **
         hub.resolve_token(None)
     from .engine import start_fork_server
 
-    if options.get("workers") != 1:  # overlaps the workers' imports with this process's own
+    if options.get("workers") != 1 and options.get("engine") != "ray":  # overlaps the workers' imports with this process's own
         start_fork_server()
     from .config import resolve_config
     from .pipeline import build as run_build

@@ -14,6 +14,9 @@ from .errors import ConfigError
 DEFAULT_TEMPLATE = "Question: {question}\n\nAnswer: "
 # Question clusters go to one of these: SFT training, pairs training, held out from both.
 SPLITS = ("sft", "train", "test")
+ENGINES = ("local", "ray")
+# Options that say how a build runs, not what it makes: the same output whatever their values.
+RUN_OPTIONS = ("workers", "tmp_dir", "engine", "ray_address")
 
 
 def _opt(default, help: str, **kwargs):
@@ -57,8 +60,13 @@ class BuildConfig:
     near_dup_bands: int = _opt(14, "LSH bands; bands x rows MinHash permutations.")
     near_dup_rows: int = _opt(8, "Rows (permutations) per LSH band.")
     workers: int = _opt(0, "Worker processes; 0: one per core. Does not change the output.")
-    tmp_dir: str | None = _opt(None, "Folder for spill files (default: beside the output). Needs about twice "
-                               "the input's text size free.")
+    tmp_dir: str | None = _opt(None, "Folder for spill files (default: beside the output), a local path or a "
+                               "URI (s3://...). Needs about twice the input's text size free; on a Ray cluster "
+                               "it must be storage every node reaches.")
+    engine: str = _opt("local", "local: worker processes on this machine; ray: tasks on a Ray cluster (the "
+                       "[ray] extra). Does not change the output.")
+    ray_address: str | None = _opt(None, "Ray cluster to run on (`auto`, or ray://HOST:PORT); default: start a "
+                                   "Ray instance on this machine. Only with --engine ray.")
 
     def __post_init__(self) -> None:
         if self.split is None:
@@ -88,6 +96,10 @@ class BuildConfig:
             )
         if self.near_dup_policy not in ("same-split", "keep-one"):
             raise ConfigError(f"near_dup_policy must be same-split or keep-one; got {self.near_dup_policy!r}")
+        if self.engine not in ENGINES:
+            raise ConfigError(f"engine must be one of {', '.join(ENGINES)}; got {self.engine!r}")
+        if self.ray_address and self.engine != "ray":
+            raise ConfigError(f"ray_address ({self.ray_address}) is only used with engine ray; pass --engine ray")
         if self.workers < 0:
             raise ConfigError(f"workers must be >= 0 (0: one per core); got {self.workers}")
         self.minhash_params()  # validates the MinHash numbers

@@ -1,4 +1,5 @@
-"""Where the stage functions run: in this process, or in a pool of worker processes.
+"""Where the stage functions run: in this process, in a pool of worker processes (the `local`
+engine), or as tasks on a Ray cluster (the `ray` engine, in ray_engine.py).
 
 The build's stages are plain functions over files and Arrow/polars data, so the same code runs
 inline (tiny inputs, tests, `--workers 1`) or in a pool of processes forked from a fork server
@@ -34,8 +35,17 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
+def open_engine(name: str, workers: int, ray_address: str | None = None):
+    """The engine called `name`; both have the same `imap` and give the same results."""
+    if name == "ray":
+        from .ray_engine import RayEngine
+
+        return RayEngine(workers, ray_address)
+    return Engine(workers)
+
+
 class Engine:
-    """`imap(fn, items)` yields fn(item) in order, with at most `2 * workers` items in flight so
+    """`imap(fn, items)` yields fn(*item) in order, with at most `2 * workers` items in flight so
     that a fast reader cannot fill memory ahead of slow workers."""
 
     def __init__(self, workers: int):

@@ -10,8 +10,8 @@
 Then the leakage check, manifest and card are made from the written files.
 """
 
-import shutil
 import tempfile
+import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -20,17 +20,17 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 
-from . import card, manifest
+from . import card, manifest, storage
 from .config import BuildConfig
-from .engine import Engine, default_workers
+from .engine import Engine, default_workers, open_engine
 from .errors import StackprefError
 from .funnel import Funnel
 from .length_filter import LengthMeter, check_tokenizer_name
 from .plan import bucket_count, newest_dumps, route_questions, superseded_and_deleted
 from .progress import Progress
 from .sources import Source, resolve_all
-from .sources.posts_xml import split_rows
-from .spill import route_shard, spill_batch, spill_fragment
+from .sources.posts_xml import byte_ranges, split_rows
+from .spill import route_shard, spill_batch, spill_fragment, spill_range
 from .splits import overlap_check
 from .tables import process_bucket
 from .writer import check_target, list_outputs, staging, write_json
@@ -40,49 +40,53 @@ _KEYS = ["site", "question_id", "cluster_id", "split"]
 
 @dataclass
 class BuildResult:
-    out: Path
+    out: Path | str  # a URI stays a string
     manifest: dict
 
 
 def _workers(config: BuildConfig, buckets: int) -> int:
     """--workers, else every core; but a one-bucket input runs in this process, since a pool costs
-    about a second to start and the last pass could not use a second worker anyway."""
-    if config.workers:
+    about a second to start and the last pass could not use a second worker anyway. (The ray
+    engine counts the cluster's CPUs itself.)"""
+    if config.workers or config.engine == "ray":
         return config.workers
     return 1 if buckets == 1 else default_workers()
 
 
+def _spill_folder(config: BuildConfig, stage: str) -> str:
+    """A fresh folder for spill files: in --tmp-dir (a URI gets a unique prefix), else beside the
+    output when that is local, else in the system's temporary folder."""
+    if config.tmp_dir and storage.is_uri(config.tmp_dir):
+        return storage.join(config.tmp_dir, f"stackpref-spill-{uuid.uuid4().hex[:12]}")
+    local = config.tmp_dir or (None if storage.is_uri(stage) else stage)
+    return tempfile.mkdtemp(prefix="stackpref-spill-", dir=local)
+
+
 def build(config: BuildConfig, *, overwrite: bool = False, progress: bool = False) -> BuildResult:
     """Build the dataset described by `config` into `config.out`; see DESIGN.md for the data flow."""
-    out = Path(config.out)
-    check_target(out.resolve(), overwrite)  # refuse before any work is done
+    out = config.out if storage.is_uri(config.out) else Path(config.out)
+    check_target(config.out, overwrite)  # refuse before any work is done
     sources = resolve_all(config.sources)
     check_tokenizer_name(config.tokenizer)  # a missing tokenizer folder fails before any work
     buckets = bucket_count(sources)
     funnel = Funnel()
     # Beside passes 1 and 2, in threads: input checksums (reading every input once more; hashlib
     # releases the GIL), and the tokenizer, first needed in pass 3 (transformers takes seconds to import).
-    with ThreadPoolExecutor(max_workers=2) as beside, staging(out, overwrite) as stage, \
+    with ThreadPoolExecutor(max_workers=2) as beside, staging(config.out, overwrite) as stage, \
             Progress(enabled=progress) as bar:
         inputs = beside.submit(lambda: [source.describe() for source in sources])
         meter = beside.submit(LengthMeter.load, config.tokenizer, config.trust_remote_code)
-        spill = Path(tempfile.mkdtemp(prefix="stackpref-spill-", dir=config.tmp_dir or stage))
+        spill = _spill_folder(config, stage)
         try:
-            with Engine(_workers(config, buckets)) as engine:
+            with open_engine(config.engine, _workers(config, buckets), config.ray_address) as engine:
                 keys = _read(sources, spill, config, engine, funnel, bar)
                 routed = _route(keys, sources, spill, buckets, config, engine, funnel, bar)
                 meter = meter.result()
                 clusters = _process(routed, stage, buckets, config, meter.spec(), engine, funnel, bar)
         finally:
-            shutil.rmtree(spill, ignore_errors=True)
+            storage.remove_tree(spill)
         bar.step("leakage check, manifest and card")
-        # The keys of every written row; `license` (a few distinct strings) read as categorical, since
-        # this is the one table that grows with the output.
-        written = pl.concat([
-            pl.scan_parquet(stage / "data" / name / "*.parquet").select(columns)
-            .with_columns(pl.col("license").cast(pl.Categorical), config=pl.lit(name)).collect(engine="streaming")
-            for name, columns in (("pairs", [*_KEYS, "margin", "license"]), ("sft", [*_KEYS, "license"]))
-        ], how="diagonal")
+        written = _written_keys(stage)
         check = overlap_check(written)
         if not check["passed"]:
             raise StackprefError(f"split leakage check failed: {check}; nothing was written")
@@ -91,18 +95,28 @@ def build(config: BuildConfig, *, overwrite: bool = False, progress: bool = Fals
             overlap=check, files=list_outputs(stage), length_unit=meter.unit,
             clusters=clusters, boilerplate=keys["boilerplate"],
         )
-        write_json(stage / "manifest.json", record)
-        (stage / "README.md").write_text(card.render(record), encoding="utf-8")
+        write_json(storage.join(stage, "manifest.json"), record)
+        storage.write_bytes(storage.join(stage, "README.md"), card.render(record).encode("utf-8"))
     return BuildResult(out=out, manifest=record)
 
 
-def _read(sources: list[Source], spill: Path, config: BuildConfig, engine: Engine, funnel: Funnel,
+def _written_keys(stage: str) -> pl.DataFrame:
+    """The keys of every written row, file by file; `license` (a few distinct strings) as
+    categorical, since this is the one table that grows with the output."""
+    return pl.concat([
+        pl.from_arrow(storage.read_parquet(path, columns)).with_columns(
+            pl.col("license").cast(pl.Categorical), config=pl.lit(name))
+        for name, columns in (("pairs", [*_KEYS, "margin", "license"]), ("sft", [*_KEYS, "license"]))
+        for path in storage.files(storage.join(stage, "data", name), suffix=".parquet")
+    ], how="diagonal")
+
+
+def _read(sources: list[Source], spill: str, config: BuildConfig, engine: Engine, funnel: Funnel,
           bar: Progress) -> dict:
     """Pass 1. Returns the keys: per-source (first, last) post dates, question keys, post ids of
     multi-dump sites, the spill files, and the boilerplate-answer counts."""
     params = config.minhash_params() if config.near_dup else None
     versioned = _versioned_sites(sources)
-    (spill / "read").mkdir()
     skipped: Counter = Counter()
     dates: dict[str, tuple[str | None, str | None]] = {}
     questions, answers, posts, files = [], [], [], []
@@ -110,20 +124,29 @@ def _read(sources: list[Source], spill: Path, config: BuildConfig, engine: Engin
 
     def batch_tasks(index: int, source: Source):
         for number, (kind, batch) in enumerate(source.batches(skipped)):
-            path = spill / "read" / f"{index:04d}-{number:06d}.parquet"
-            files.append((kind, str(path)))
-            yield kind, batch, False, str(path), params, source.site in versioned
+            path = storage.join(spill, "read", f"{index:04d}-{number:06d}.parquet")
+            files.append((kind, path))
+            yield kind, batch, False, path, params, source.site in versioned
 
     def fragment_tasks(index: int, source: Source):
         chunks, label = source.xml_chunks()
         for number, (fragment, line) in enumerate(split_rows(chunks, label)):
-            path = spill / "read" / f"{index:04d}-{number:06d}.parquet"
-            files.append(("posts", str(path)))
-            yield fragment, line, source.site, source.location, label, str(path), params, source.site in versioned
+            path = storage.join(spill, "read", f"{index:04d}-{number:06d}.parquet")
+            files.append(("posts", path))
+            yield fragment, line, source.site, source.location, label, path, params, source.site in versioned
+
+    def range_tasks(index: int, source: Source):
+        size = storage.size(source.location)
+        for number, (start, end) in enumerate(byte_ranges(size)):
+            path = storage.join(spill, "read", f"{index:04d}-{number:06d}.parquet")
+            files.append(("posts", path))
+            yield source.location, size, start, end, source.site, source.location, path, params, source.site in versioned
 
     for index, source in enumerate(sources):
-        bar.step(f"read {source.site} ({Path(source.location).name})")
-        if source.is_dump:
+        bar.step(f"read {source.site} ({storage.name(source.location)})")
+        if source.kind == "posts_xml":
+            results = engine.imap(spill_range, range_tasks(index, source))
+        elif source.kind == "archive":
             results = engine.imap(spill_fragment, fragment_tasks(index, source))
         else:
             results = engine.imap(spill_batch, batch_tasks(index, source))
@@ -188,7 +211,7 @@ def _boilerplate(answers: list[pa.Table]) -> dict:
             "most_questions": int(shared["questions"].max() or 0)}
 
 
-def _route(keys: dict, sources: list[Source], spill: Path, buckets: int, config: BuildConfig, engine: Engine,
+def _route(keys: dict, sources: list[Source], spill: str, buckets: int, config: BuildConfig, engine: Engine,
            funnel: Funnel, bar: Progress) -> Path:
     """Plan and pass 2: newest dumps, candidate clusters to buckets, rows moved into buckets."""
     bar.step(f"plan: dump versions, duplicate candidates, {buckets} bucket(s)")
@@ -200,18 +223,15 @@ def _route(keys: dict, sources: list[Source], spill: Path, buckets: int, config:
     read = funnel.stages["read"].kept
     funnel.record("dump_versions", "rows", read, read - superseded - deleted,
                   superseded_by_newer_dump=superseded, deleted_in_newer_dump=deleted)
-    routed = spill / "buckets"
-    routed.mkdir()
-    for bucket in range(buckets):
-        (routed / f"b{bucket:05d}").mkdir()
+    routed = storage.join(spill, "buckets")
     if keys["questions"] is None:
         return routed
     route = route_questions(keys["questions"], newest, buckets, config.near_dup)
-    route_path = spill / "route.parquet"
-    route.write_parquet(route_path)
+    route_path = storage.join(spill, "route.parquet")
+    storage.write_parquet(route.to_arrow(), route_path)
     bar.step("route rows to buckets")
     orphans = 0
-    tasks = ((kind, path, str(route_path), newest, str(routed)) for kind, path in keys["files"])
+    tasks = ((kind, path, route_path, newest, routed) for kind, path in keys["files"])
     for result in engine.imap(route_shard, tasks):
         orphans += result["orphan_answer"]
         bar.advance(1, unit="files")
@@ -219,13 +239,13 @@ def _route(keys: dict, sources: list[Source], spill: Path, buckets: int, config:
     return routed
 
 
-def _process(routed: Path, stage: Path, buckets: int, config: BuildConfig, meter: tuple[str, int] | None,
+def _process(routed: str, stage: str, buckets: int, config: BuildConfig, meter: tuple[str, int] | None,
              engine: Engine, funnel: Funnel, bar: Progress) -> dict:
     """Pass 3, bucket by bucket (`meter`: the length meter's spec); returns the summed cluster stats."""
     bar.step(f"verify clusters, filter, split, pair: {buckets} bucket(s)")
     totals: Counter = Counter()
     sizes: Counter = Counter()
-    tasks = ((b, str(routed / f"b{b:05d}"), str(stage), buckets, config, meter) for b in range(buckets))
+    tasks = ((b, storage.join(routed, f"b{b:05d}"), stage, buckets, config, meter) for b in range(buckets))
     for result in engine.imap(process_bucket, tasks):
         funnel.merge(result["funnel"])
         stats = result["clusters"]

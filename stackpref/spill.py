@@ -9,16 +9,15 @@ their answers and the last pass can work bucket by bucket in bounded memory.
 
 from collections import Counter
 from functools import lru_cache
-from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
 
-from . import near_dup
+from . import near_dup, storage
 from .plan import is_current
 from .schema import POSTS, QUESTION
 from .sources.hub_layouts import looks_like_html
-from .sources.posts_xml import parse_rows
+from .sources.posts_xml import parse_rows, range_rows
 from .text import html_to_md, text_hash
 
 SPILL_COMPRESSION = "lz4"  # spill files are read once or twice: speed over size
@@ -80,30 +79,40 @@ def spill_batch(kind: str, batch: pa.RecordBatch | pa.Table, always_html: bool, 
         frame = frame.join(questions.select("site", "question_id", "text_hash", "bands"), on=["site", "question_id"],
                            how="left", maintain_order="left")
         keys = {"questions": questions}
-    frame.write_parquet(path, compression=SPILL_COMPRESSION)
+    storage.write_parquet(frame.to_arrow(), path, compression=SPILL_COMPRESSION)
     dates = frame.group_by("source").agg(first=pl.col("creation_date").min(),
                                          last=pl.col("creation_date").max()).rows()
     return {"kind": kind, "rows": frame.height, "dates": dates, **{k: v.to_arrow() for k, v in keys.items()}}
 
 
-def spill_fragment(fragment: bytes, first_line: int, site: str, source: str, label: str, path: str,
+def spill_fragment(fragment: bytes, first_line, site: str, source: str, label: str, path: str,
                    params: near_dup.MinHashParams | None, track_posts: bool) -> dict:
-    """Pass 1 for one fragment of a dump: parse its rows here, in the worker, then `spill_batch`."""
+    """Pass 1 for one fragment of a dump (whole rows; `first_line`: its line, or a function giving
+    it): parse its rows here, in the worker, then `spill_batch`."""
     skipped: Counter = Counter()
     batches = list(parse_rows(fragment, first_line, site=site, source=source, label=label, skipped=skipped))
     result = spill_batch("posts", pa.Table.from_batches(batches, schema=POSTS), True, path, params, track_posts)
     return {**result, "skipped": dict(skipped)}
 
 
+def spill_range(location: str, size: int, start: int, end: int, site: str, label: str, path: str,
+                params: near_dup.MinHashParams | None, track_posts: bool) -> dict:
+    """Pass 1 for one byte range of a plain Posts.xml: the worker reads the range itself, so the
+    main process never moves the dump's bytes."""
+    with storage.open_input(location) as handle:
+        fragment, first_line = range_rows(handle, size, start, end, label)
+        return spill_fragment(fragment, first_line, site, location, label, path, params, track_posts)
+
+
 @lru_cache(maxsize=2)
 def _route_table(path: str) -> pl.DataFrame:
-    return pl.read_parquet(path)
+    return pl.from_arrow(storage.read_parquet(path))
 
 
 def route_shard(kind: str, path: str, route_path: str, newest: dict[str, str], out_dir: str) -> dict:
     """Pass 2 for one spill file: drop rows of superseded dumps, then append each row to the bucket
     of its question's cluster. Answers whose question is not in the input are counted."""
-    frame = pl.read_parquet(path).filter(is_current(newest))
+    frame = pl.from_arrow(storage.read_parquet(path)).filter(is_current(newest))
     key = (
         pl.when(pl.col("post_type") == QUESTION).then(pl.col("post_id")).otherwise(pl.col("parent_id"))
         if kind == "posts" else pl.col("question_id")
@@ -112,9 +121,8 @@ def route_shard(kind: str, path: str, route_path: str, newest: dict[str, str], o
         _route_table(route_path).rename({"question_id": "_question"}), on=["site", "_question"], how="left"
     ).drop("_question")
     orphans = frame.filter(pl.col("bucket").is_null()).height
-    name = Path(path).name
+    name = storage.name(path)
     for (bucket,), part in frame.filter(pl.col("bucket").is_not_null()).partition_by("bucket", as_dict=True).items():
-        folder = Path(out_dir) / f"b{bucket:05d}"
-        folder.mkdir(exist_ok=True)
-        part.drop("bucket").write_parquet(folder / f"{kind}-{name}", compression=SPILL_COMPRESSION)
+        storage.write_parquet(part.drop("bucket").to_arrow(), storage.join(out_dir, f"b{bucket:05d}", f"{kind}-{name}"),
+                              compression=SPILL_COMPRESSION)
     return {"orphan_answer": orphans}

@@ -6,12 +6,11 @@ lands in the bucket's funnel with its reason (the build sums the buckets' funnel
 """
 
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-from . import near_dup
+from . import near_dup, storage
 from .config import BuildConfig
 from .dedup import best_first, dedup_answers, drop_duplicate_pairs, hash_column
 from .funnel import Funnel
@@ -58,9 +57,9 @@ def cluster_id(hashes: pl.Series) -> pl.Series:
     return pl.Series([f"{h & 0xFFFFFFFFFFFFFFFF:016x}" for h in hashes.to_list()], dtype=pl.String)
 
 
-def _read(folder: Path, kind: str) -> pl.DataFrame | None:
-    files = sorted(folder.glob(f"{kind}-*.parquet"))
-    return pl.concat([pl.read_parquet(f) for f in files], how="vertical_relaxed") if files else None
+def _read(folder: str, kind: str) -> pl.DataFrame | None:
+    files = storage.files(folder, prefix=f"{kind}-", suffix=".parquet")
+    return pl.concat([pl.from_arrow(storage.read_parquet(f)) for f in files], how="vertical_relaxed") if files else None
 
 
 def _questions_and_answers(posts: pl.DataFrame | None, given: pl.DataFrame | None):
@@ -205,7 +204,6 @@ def process_bucket(bucket: int, folder: str, stage: str, total: int, config: Bui
     its funnel and cluster stats."""
     meter = length_meter(meter_spec)
     funnel = Funnel()
-    folder = Path(folder)
     posts, given = _read(folder, "posts"), _read(folder, "pairs")
     if posts is None and given is None:
         posts = pl.from_arrow(SPILLED_POSTS.empty_table())
@@ -300,12 +298,11 @@ def process_bucket(bucket: int, folder: str, stage: str, total: int, config: Bui
     funnel.record("pairs", "answer pairs", kept=pairs.height, **pair_counts)
     funnel.record("sft", "rows", kept=sft.height, **sft_drops)
 
-    stage = Path(stage)
     for config_name, table, labels in (("pairs", pairs, {"train": "train", "test": "test"}),
                                        ("sft", sft, {"train": "sft", "test": "test"})):
         for split, label in labels.items():
             part = table.filter(pl.col("split") == label)
-            write_table(part, stage / "data" / config_name / f"{split}-{bucket:05d}-of-{total:05d}.parquet",
+            write_table(part, storage.join(stage, "data", config_name, f"{split}-{bucket:05d}-of-{total:05d}.parquet"),
                         OUTPUT_SCHEMAS[config_name])
     return {"funnel": funnel.to_dict(), "clusters": cluster_stats}
 

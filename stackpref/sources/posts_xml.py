@@ -7,7 +7,7 @@ of a `.7z` go through the same code, parsing uses every core, and memory stays f
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import pyarrow as pa
 from lxml import etree
@@ -19,6 +19,8 @@ BATCH_ROWS = 8_192  # bounds the memory of one batch in flight (about 10 MB of H
 FRAGMENT_BYTES = 4 << 20  # XML handed to a worker at a time
 _PROLOG_LIMIT = 1 << 16  # a real dump's prolog is under 100 bytes
 _FIRST_TAG = re.compile(rb"<[A-Za-z_]")
+_ROW = b"<row"
+_COUNT_BYTES = 1 << 20
 _TAGS_OLD = re.compile(r"<([^<>]+)>")
 
 # Stack Exchange's licence by contribution date, for dumps that predate the ContentLicense column:
@@ -142,15 +144,7 @@ def split_rows(chunks: Iterable[bytes], label: str) -> Iterator[tuple[bytes, int
     needs the whole stream: the prolog (no DTD), the root (`<posts>`) and the end (`</posts>`).
     A row never holds a raw `<`, so `<row` always starts an element."""
     stream = _guard_prolog(iter(chunks), label)
-    buffer = b""
-    start = -1
-    for chunk in stream:
-        buffer += chunk
-        start = _root_start(buffer, label)
-        if start >= 0:
-            break
-    if start < 0:
-        _root_start(buffer, label, at_end=True)  # raises: the input ended before a whole root tag
+    buffer, start = _open_root(stream, label)
     if buffer[start - 2 : start] == b"/>":  # <posts/>: no rows
         return
     line = 1 + buffer[:start].count(b"\n")
@@ -165,25 +159,93 @@ def split_rows(chunks: Iterable[bytes], label: str) -> Iterator[tuple[bytes, int
         fragment, buffer = buffer[:cut], buffer[cut:]
         yield fragment, line
         line += fragment.count(b"\n")
-    end = buffer.rfind(b"</posts>")
+    rows = _rows_before_end(buffer, label, lambda: line)
+    if rows.strip():
+        yield rows, line
+
+
+def _open_root(stream: Iterator[bytes], label: str) -> tuple[bytes, int]:
+    """The stream's head, read until it holds the whole `<posts>` start tag, and the offset past it."""
+    buffer = b""
+    for chunk in stream:
+        buffer += chunk
+        start = _root_start(buffer, label)
+        if start >= 0:
+            return buffer, start
+    _root_start(buffer, label, at_end=True)  # raises: the input ended before a whole root tag
+    raise AssertionError("unreachable")
+
+
+def _rows_before_end(tail: bytes, label: str, first_line: Callable[[], int]) -> bytes:
+    """The rows of a dump's last stretch, up to `</posts>`; refuses a truncated file or content
+    after the root. `first_line()`: the line `tail` starts on, asked only for an error."""
+    end = tail.rfind(b"</posts>")
     if end < 0:
-        line += buffer.count(b"\n")
+        line = first_line() + tail.count(b"\n")
         raise InputError(
-            f"{label}: line {line}: not well-formed XML (the document ends before </posts>); "
-            "the file ends in the middle of the XML: is it truncated?"
+            f"{label}: line {line}: not well-formed XML (the document ends before "
+            "</posts>); the file ends in the middle of the XML: is it truncated?"
         )
-    if buffer[end + len(b"</posts>") :].strip():
-        line += buffer[:end].count(b"\n")
+    if tail[end + len(b"</posts>") :].strip():
+        line = first_line() + tail[:end].count(b"\n")
         raise InputError(f"{label}: line {line}: not well-formed XML (content after </posts>)")
-    if buffer[:end].strip():
-        yield buffer[:end], line
+    return tail[:end]
 
 
-def parse_rows(fragment: bytes, first_line: int, *, site: str, source: str, label: str,
+def byte_ranges(size: int) -> list[tuple[int, int]]:
+    """A plain Posts.xml cut into fixed byte ranges, each read by whichever worker takes it (the
+    cut does not depend on the engine or the worker count, so neither does the output)."""
+    return [(start, min(start + FRAGMENT_BYTES, size)) for start in range(0, size, FRAGMENT_BYTES)] or [(0, 0)]
+
+
+def _next_row(handle, offset: int, size: int) -> int:
+    """Offset of the first `<row` at or after `offset`, or -1 when none is left."""
+    step = 1 << 16
+    while offset < size:
+        hit = handle.read_at(step + len(_ROW) - 1, offset).find(_ROW)
+        if hit >= 0:
+            return offset + hit
+        offset += step
+        step *= 2
+    return -1
+
+
+def _line_at(handle, offset: int) -> int:
+    """The line of byte `offset`, by counting the newlines before it (only for an error message)."""
+    return 1 + sum(handle.read_at(min(_COUNT_BYTES, offset - at), at).count(b"\n")
+                   for at in range(0, offset, _COUNT_BYTES))
+
+
+def range_rows(handle, size: int, start: int, end: int, label: str) -> tuple[bytes, Callable[[], int]]:
+    """The whole rows whose `<row` starts in [start, end) of a Posts.xml open as `handle` (pyarrow's
+    `read_at`), and a function giving the line they start on. The range at 0 also checks the prolog
+    and the root, and the range holding the last row the end, as `split_rows` does for a stream."""
+    if start == 0:
+        chunks = (handle.read_at(_COUNT_BYTES, at) for at in range(0, max(size, 1), _COUNT_BYTES))
+        head, begin = _open_root(_guard_prolog(chunks, label), label)
+        if head[begin - 2 : begin] == b"/>":  # <posts/>: no rows
+            return b"", lambda: 1
+        line = 1 + head[:begin].count(b"\n")
+        first_line = lambda: line
+    else:
+        begin = _next_row(handle, start, size)
+        if not 0 <= begin < end:
+            return b"", lambda: 1  # no row starts here
+        first_line = lambda: _line_at(handle, begin)
+    after = _next_row(handle, max(end, begin + 1), size)
+    if after >= 0:
+        return handle.read_at(after - begin, begin), first_line
+    return _rows_before_end(handle.read_at(size - begin, begin), label, first_line), first_line
+
+
+def parse_rows(fragment: bytes, first_line: int | Callable[[], int], *, site: str, source: str, label: str,
                skipped: Counter) -> Iterator[pa.RecordBatch]:
-    """POSTS batches from one fragment of `split_rows` (bodies as the dump's HTML). Post types other
-    than question and answer are counted into `skipped` as `post_type_<n>`; errors name the line
-    in the whole file."""
+    """POSTS batches from one fragment of `split_rows` or `range_rows` (bodies as the dump's HTML).
+    Post types other than question and answer are counted into `skipped` as `post_type_<n>`; errors
+    name the line in the whole file (`first_line`: the fragment's, or a function computing it)."""
+    def line(offset: int) -> int:
+        return (first_line() if callable(first_line) else first_line) + offset - 1
+
     columns = _Columns(site, source)
     parser = etree.XMLPullParser(events=("end",), resolve_entities=False, no_network=True, load_dtd=False)
     try:
@@ -200,9 +262,8 @@ def parse_rows(fragment: bytes, first_line: int, *, site: str, source: str, labe
                     else:
                         skipped[f"post_type_{post_type}"] += 1
                 except (KeyError, ValueError) as exc:
-                    where = first_line + element.sourceline - 1
                     raise InputError(
-                        f"{label}: line {where}: bad <row> attribute ({exc.__class__.__name__}: {exc})"
+                        f"{label}: line {line(element.sourceline)}: bad <row> attribute ({exc.__class__.__name__}: {exc})"
                     ) from None
                 element.clear()
                 parent = element.getparent()
@@ -212,7 +273,7 @@ def parse_rows(fragment: bytes, first_line: int, *, site: str, source: str, labe
                     yield columns.flush()
         parser.close()
     except etree.XMLSyntaxError as exc:
-        where = first_line + (exc.position[0] if exc.position else 1) - 1
+        where = line(exc.position[0] if exc.position else 1)
         raise InputError(f"{label}: line {where}: not well-formed XML ({exc.msg})") from None
     if len(columns):
         yield columns.flush()

@@ -1,0 +1,59 @@
+"""The `ray` engine: the build's stage functions as Ray tasks, for a build past one machine.
+
+It schedules exactly what the local engine schedules (one task per byte range of a dump, per
+spill file to route, per bucket to process), with the same in-order results and the same bound
+on tasks in flight, so the two engines cannot disagree. Data moves between the passes through
+the spill folder, which on a cluster must be storage every node reaches (`--tmp-dir s3://...`):
+pass 2 writing rows into bucket folders and pass 3 reading one bucket is the shuffle.
+"""
+
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+
+from .errors import StackprefError
+from .extras import require
+
+
+class RayEngine:
+    """Connects to `address` (a running cluster, or `auto`), else starts a local Ray instance with
+    `workers` CPUs (every core when 0) and stops it on exit; one that is already initialized in
+    this process (a test's, a notebook's) is used as it is and left running."""
+
+    def __init__(self, workers: int, address: str | None):
+        require("ray", "ray")
+        import ray
+
+        self._ray = ray
+        self._owned = not ray.is_initialized()
+        if self._owned:
+            ray.init(address=address, num_cpus=None if address else (workers or None),
+                     include_dashboard=False, logging_level="warning", log_to_driver=True)
+        self.workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        self._tasks: dict[Callable, object] = {}
+
+    def __enter__(self) -> "RayEngine":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._owned:
+            self._ray.shutdown()
+
+    def imap(self, fn: Callable, items: Iterable) -> Iterator:
+        task = self._tasks.setdefault(fn, self._ray.remote(fn))
+        pending: deque = deque()
+        for item in items:
+            pending.append(task.remote(*item))
+            if len(pending) >= 2 * self.workers:
+                yield self._get(pending.popleft())
+        while pending:
+            yield self._get(pending.popleft())
+
+    def _get(self, ref):
+        """The task's result; a stackpref error raised in a task comes back as itself, so the CLI
+        prints its one line and exits with its code, as with the local engine."""
+        try:
+            return self._ray.get(ref)
+        except self._ray.exceptions.RayTaskError as exc:
+            if isinstance(exc.cause, StackprefError):
+                raise exc.cause from None
+            raise
