@@ -6,7 +6,7 @@ import math
 import numpy as np
 import polars as pl
 
-from . import near_dup
+from . import near_dup, storage
 from .sources import Source
 from .text import seeded_unit
 
@@ -26,16 +26,17 @@ def _text_bytes(source: Source) -> int:
     if source.kind == "hub":
         return _HUB_DATASET_BYTES
     if source.kind == "archive":
-        return source.path.stat().st_size * _ARCHIVE_RATIO
-    if source.kind == "table" and source.path.suffix == ".parquet":
+        return storage.size(source.location) * _ARCHIVE_RATIO
+    if source.kind == "table" and source.location.endswith(".parquet"):
         import pyarrow.parquet as pq
 
         try:  # compressed on disk: the footer knows the uncompressed size
-            meta = pq.ParquetFile(source.path).metadata
+            with storage.open_input(source.location) as handle:
+                meta = pq.ParquetFile(handle).metadata
             return sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
         except (OSError, ValueError):  # unreadable: the reader will say so, with the file's name
-            return source.path.stat().st_size
-    return source.path.stat().st_size
+            return storage.size(source.location)
+    return storage.size(source.location)
 
 
 def newest_dumps(dates: dict[str, str | None], site_of: dict[str, str]) -> dict[str, str]:

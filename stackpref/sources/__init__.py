@@ -1,8 +1,8 @@
 """Sources: turn what the user points at into readers of POSTS (or GIVEN_PAIRS) batches.
 
 A source is a Stack Exchange site dump (`Posts.xml`, the site's `.7z`, a folder holding either),
-a folder of several sites, a local Parquet/JSONL file in one of the Hub layouts, or a Hub
-dataset id (`owner/name`, needs network access).
+a folder of several sites, a Parquet/JSONL file in one of the Hub layouts, or a Hub dataset id
+(`owner/name`, needs network access). Files and folders are local paths or URIs (`s3://...`).
 """
 
 import hashlib
@@ -11,10 +11,11 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pyarrow as pa
 
+from .. import storage
 from ..errors import InputError
 from . import archive, hub_layouts
 from .posts_xml import read_posts_xml
@@ -47,16 +48,15 @@ def site_host(name: str) -> str:
     return name.replace("-meta", ".meta") + ".stackexchange.com"
 
 
-def file_sha256(path: Path) -> str:
+def file_sha256(location: str) -> str:
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK_BYTES):
-            digest.update(chunk)
+    for chunk in _file_chunks(location):
+        digest.update(chunk)
     return digest.hexdigest()
 
 
-def _file_chunks(path: Path) -> Iterator[bytes]:
-    with path.open("rb") as handle:
+def _file_chunks(location: str) -> Iterator[bytes]:
+    with storage.open_input(location) as handle:
         while chunk := handle.read(CHUNK_BYTES):
             yield chunk
 
@@ -69,29 +69,25 @@ class Source:
     location: str
     site: str
 
-    @property
-    def path(self) -> Path:
-        return Path(self.location)
-
     def describe(self) -> dict:
         """What the manifest records about this input."""
         info = {"kind": self.kind, "location": self.location, "site": self.site}
         if self.kind != "hub":
-            info["bytes"] = self.path.stat().st_size
-            info["sha256"] = file_sha256(self.path)
+            info["bytes"] = storage.size(self.location)
+            info["sha256"] = file_sha256(self.location)
         return info
 
     @property
     def is_dump(self) -> bool:
-        """A Posts.xml stream (plain or in a .7z), read through `xml_chunks` and `split_rows`."""
+        """A Posts.xml (plain, read by byte ranges, or in a .7z, read through `xml_chunks`)."""
         return self.kind in ("posts_xml", "archive")
 
     def xml_chunks(self) -> tuple[Iterator[bytes], str]:
         """A dump's bytes, and the label errors name it by (`site.7z:Posts.xml` for an archive)."""
         if self.kind == "posts_xml":
-            return _file_chunks(self.path), self.location
-        member = archive.find_posts_member(self.path)
-        return archive.iter_member_chunks(self.path, member), f"{self.location}:{member}"
+            return _file_chunks(self.location), self.location
+        member = archive.find_posts_member(self.location)
+        return archive.iter_member_chunks(self.location, member), f"{self.location}:{member}"
 
     def batches(self, skipped: Counter) -> Iterator[tuple[str, pa.RecordBatch]]:
         """Yield ('posts', POSTS batch) or ('pairs', GIVEN_PAIRS batch) in this process; skipped rows
@@ -102,7 +98,7 @@ class Source:
                 yield "posts", batch
         elif self.kind == "table":
             yield from hub_layouts.convert_batches(
-                hub_layouts.iter_local_tables(self.path), source=self.location, site=self.site
+                hub_layouts.iter_tables(self.location), source=self.location, site=self.site
             )
         else:
             yield from hub_layouts.convert_batches(
@@ -115,39 +111,57 @@ def bundled_sample() -> Path:
     return Path(str(resources.files("stackpref") / "sample" / "coffee.stackexchange.com" / "Posts.xml"))
 
 
-def _site_dir(folder: Path) -> Source | None:
-    posts = next((p for p in folder.iterdir() if p.name.lower() == "posts.xml"), None)
-    return Source("posts_xml", str(posts), site_host(folder.name)) if posts else None
+def _site_dir(folder: str) -> Source | None:
+    posts = next((loc for loc, what in storage.children(folder)
+                  if what == "file" and storage.name(loc).lower() == "posts.xml"), None)
+    return Source("posts_xml", posts, site_host(storage.name(folder))) if posts else None
+
+
+def _file_source(location: str) -> Source | None:
+    """The source a file is, by its suffix; None for any other file."""
+    name = storage.name(location)
+    suffix = PurePosixPath(name).suffix.lower()
+    if suffix == ".xml":  # the folder names the site (a local one after following links)
+        folder = Path(location).resolve().parent.name if not storage.is_uri(location) else storage.name(storage.parent(location))
+        return Source("posts_xml", location, site_host(folder))
+    if suffix == ".7z":
+        return Source("archive", location, site_host(name))
+    if suffix in TABLE_SUFFIXES:
+        return Source("table", location, PurePosixPath(name).stem)
+    return None
+
+
+def _kind(location: str) -> str | None:
+    try:
+        return storage.kind(location)
+    except OSError as exc:  # an object store that refuses (no credentials, no such bucket)
+        raise InputError(f"{location}: cannot read ({exc})") from None
 
 
 def resolve(location: str) -> list[Source]:
     """Every source found at one location, in a stable (sorted) order."""
-    path = Path(location)
-    if path.is_file():
-        suffix = path.suffix.lower()
-        if suffix == ".xml":
-            return [Source("posts_xml", str(path), site_host(path.resolve().parent.name))]
-        if suffix == ".7z":
-            return [Source("archive", str(path), site_host(path.name))]
-        if suffix in TABLE_SUFFIXES:
-            return [Source("table", str(path), path.stem)]
-        raise InputError(f"{path}: unsupported file type {suffix or '(none)'}; expected Posts.xml, a site .7z, .parquet or .jsonl")
-    if path.is_dir():
-        site = _site_dir(path)
+    found_kind = _kind(location)
+    if found_kind == "file":
+        source = _file_source(location)
+        if source is None:
+            suffix = PurePosixPath(storage.name(location)).suffix
+            raise InputError(f"{location}: unsupported file type {suffix or '(none)'}; expected Posts.xml, a site .7z, "
+                             ".parquet or .jsonl")
+        return [source]
+    if found_kind == "dir":
+        site = _site_dir(location)
         if site:
             return [site]
         found: list[Source] = []
-        for child in sorted(path.iterdir()):
-            if child.is_dir() and (sub := _site_dir(child)):
+        for child, what in storage.children(location):
+            if what == "dir" and (sub := _site_dir(child)):
                 found.append(sub)
-            elif child.is_file() and child.suffix.lower() == ".7z":
-                found.append(Source("archive", str(child), site_host(child.name)))
-            elif child.is_file() and child.suffix.lower() in TABLE_SUFFIXES:
-                found.append(Source("table", str(child), child.stem))
+            elif what == "file" and storage.name(child).lower().endswith((".7z", *TABLE_SUFFIXES)):
+                found.append(_file_source(child))
         if not found:
-            raise InputError(f"{path}: no Posts.xml, site folder, .7z, .parquet or .jsonl found in this folder")
+            raise InputError(f"{location}: no Posts.xml, site folder, .7z, .parquet or .jsonl found in this folder")
         return found
-    if _HUB_ID.match(location) and not path.exists():
+    if _HUB_ID.match(location):
         return [Source("hub", location, location.split("/")[-1])]
     raise InputError(f"{location}: no such file or folder (and not a Hub dataset id of the form owner/name)")
 

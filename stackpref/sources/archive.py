@@ -7,20 +7,21 @@ pull the XML parser wants, so at most a few chunks are in memory at once.
 import queue
 import threading
 from collections.abc import Iterator
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
 import py7zr
 from py7zr.io import Py7zIO, WriterFactory
 
+from .. import storage
 from ..errors import InputError
 
 _DONE = object()
 
 
-def safe_member_names(path: Path) -> list[str]:
+def safe_member_names(path: str) -> list[str]:
     """All member names, after refusing any that is absolute or climbs out with `..`."""
     try:
-        with py7zr.SevenZipFile(path, "r") as archive:
+        with storage.open_input(path) as handle, py7zr.SevenZipFile(handle, "r") as archive:
             names = archive.getnames()
     except (py7zr.Bad7zFile, py7zr.exceptions.ArchiveError, OSError, EOFError) as exc:
         raise InputError(f"{path}: not a readable .7z archive ({exc})") from None
@@ -31,7 +32,7 @@ def safe_member_names(path: Path) -> list[str]:
     return names
 
 
-def find_posts_member(path: Path) -> str:
+def find_posts_member(path: str) -> str:
     names = safe_member_names(path)
     for name in names:
         if PurePosixPath(name).name.lower() == "posts.xml":
@@ -74,7 +75,7 @@ class _QueueFactory(WriterFactory):
         return _QueueWriter(self.sink, self.stop)
 
 
-def iter_member_chunks(path: Path, member: str) -> Iterator[bytes]:
+def iter_member_chunks(path: str, member: str) -> Iterator[bytes]:
     """Decompress `member` in a thread and yield its bytes in order."""
     sink: queue.Queue = queue.Queue(maxsize=8)
     stop = threading.Event()
@@ -82,7 +83,7 @@ def iter_member_chunks(path: Path, member: str) -> Iterator[bytes]:
 
     def produce() -> None:
         try:
-            with py7zr.SevenZipFile(path, "r") as archive:
+            with storage.open_input(path) as handle, py7zr.SevenZipFile(handle, "r") as archive:
                 archive.extract(targets=[member], factory=_QueueFactory(sink, stop))
         except BaseException as exc:  # handed to the consumer thread below
             failure.append(exc)
@@ -94,7 +95,7 @@ def iter_member_chunks(path: Path, member: str) -> Iterator[bytes]:
                 except queue.Full:
                     continue
 
-    thread = threading.Thread(target=produce, name=f"7z:{path.name}", daemon=True)
+    thread = threading.Thread(target=produce, name=f"7z:{storage.name(path)}", daemon=True)
     thread.start()
     try:
         while (chunk := sink.get()) is not _DONE:

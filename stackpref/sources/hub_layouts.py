@@ -8,13 +8,13 @@
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlparse
 
 import pyarrow as pa
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
+from .. import storage
 from ..errors import InputError
 from ..schema import ANSWER, GIVEN_PAIRS, POSTS, QUESTION
 from .posts_xml import licence_for
@@ -60,28 +60,29 @@ def site_from_metadata(metadata, fallback: str) -> str:
     return fallback
 
 
-def iter_local_tables(path: Path) -> Iterator[pa.RecordBatch]:
-    """Stream a local Parquet or JSONL file in record batches."""
+def iter_tables(location: str) -> Iterator[pa.RecordBatch]:
+    """Stream a Parquet or JSONL file (a local path or a URI) in record batches."""
+    parquet = location.endswith(".parquet")
     try:
-        if path.stat().st_size == 0:
-            raise InputError(f"{path}: the file is empty")
-        if path.suffix == ".parquet":
-            yield from pq.ParquetFile(path).iter_batches(batch_size=TABLE_BATCH_ROWS)
-        else:
-            reader = pa_json.open_json(path, read_options=pa_json.ReadOptions(block_size=8 << 20))
-            yield from reader
+        if storage.size(location) == 0:
+            raise InputError(f"{location}: the file is empty")
+        with storage.open_input(location) as handle:
+            if parquet:
+                yield from pq.ParquetFile(handle).iter_batches(batch_size=TABLE_BATCH_ROWS)
+            else:
+                yield from pa_json.open_json(handle, read_options=pa_json.ReadOptions(block_size=8 << 20))
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
-        where = _bad_json_line(path) if path.suffix != ".parquet" else None
+        where = None if parquet else _bad_json_line(location)
         at = f"line {where}: " if where else ""
-        raise InputError(f"{path}: {at}cannot read as {path.suffix.lstrip('.')} ({exc})") from None
+        raise InputError(f"{location}: {at}cannot read as {'parquet' if parquet else 'jsonl'} ({exc})") from None
 
 
-def _bad_json_line(path: Path) -> int | None:
+def _bad_json_line(location: str) -> int | None:
     """pyarrow's row numbers restart at every block; on the error path, find the real line."""
     import json
 
-    with path.open("rb") as handle:
-        for number, line in enumerate(handle, start=1):
+    with storage.open_input(location) as handle:
+        for number, line in enumerate(handle.read().splitlines(), start=1):
             if line.strip():
                 try:
                     json.loads(line)
