@@ -8,6 +8,7 @@ from pathlib import PurePath
 import jinja2
 import yaml
 
+from . import storage
 from .config import RUN_OPTIONS, field_help
 from .schema import OUTPUT_SCHEMAS
 
@@ -62,7 +63,9 @@ def metadata(record: dict) -> dict:
 
 
 def _by_name(location: str) -> str:
-    """A local path by its name; anything else (a Hub id, a relative name) as given."""
+    """A local path or a URI by its name; anything else (a Hub id, a relative name) as given."""
+    if storage.is_uri(location):
+        return storage.name(location)
     path = PurePath(location)
     return path.name if path.is_absolute() or location.startswith(".") else location
 

@@ -125,3 +125,23 @@ def test_a_missing_extra_names_the_pip_command():
     with pytest.raises(MissingDependencyError, match=r"needs no_such_module_x, part of the train extra: pip install 'stackpref\[train\]'"):
         require("train", "json", "no_such_module_x")
     require("eval", "json")  # installed: no error
+
+
+def test_engine_ray_without_ray_names_the_install_command(tmp_path, monkeypatch):
+    from stackpref import extras
+
+    real = extras.find_spec
+    monkeypatch.setattr(extras, "find_spec", lambda name: None if name == "ray" else real(name))
+    result = invoke("build", "-q", "--engine", "ray", "--out", tmp_path / "out")
+    assert result.exit_code == 5, result.output
+    assert "pip install 'stackpref[ray]'" in result.output and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [({"engine": "spark"}, "engine must be one of local, ray; got 'spark'"),
+     ({"ray_address": "auto"}, "only used with engine ray")],
+)
+def test_engine_options_are_checked(values, message):
+    with pytest.raises(ConfigError, match=message):
+        BuildConfig(**values)

@@ -117,3 +117,28 @@ def test_hub_dataset_id_streams_through_datasets(tmp_path, monkeypatch):
                                    "first_post": "2020-01-01", "last_post": "2020-01-09"}]  # the rows' dates
     splits = manifest["counts"]["splits"]["pairs"]
     assert splits["train"] + splits["test"] == 29
+
+
+@pytest.mark.parametrize("range_bytes", [700, 4096, 1 << 16, 1 << 22])
+def test_byte_ranges_hold_every_row_once_with_its_line(range_bytes, monkeypatch):
+    """Workers read a plain Posts.xml by byte ranges: together the ranges hold exactly the rows the
+    streaming reader cuts, each range starts at a row, and its line is the line in the whole file."""
+    from stackpref import storage
+    from stackpref.sources import bundled_sample, posts_xml
+
+    path = bundled_sample()
+    data = path.read_bytes()
+    rows = b"".join(fragment for fragment, _ in posts_xml.split_rows([data], "sample"))
+    monkeypatch.setattr(posts_xml, "FRAGMENT_BYTES", range_bytes)
+    ranges = posts_xml.byte_ranges(len(data))
+    assert len(ranges) == -(-len(data) // range_bytes)
+    parts = []
+    with storage.open_input(str(path)) as handle:
+        for start, end in ranges:
+            fragment, first_line = posts_xml.range_rows(handle, len(data), start, end, "sample")
+            if fragment:
+                assert fragment.lstrip().startswith(b"<row")
+                offset = data.index(fragment)
+                assert first_line() == 1 + data[:offset].count(b"\n")
+            parts.append(fragment)
+    assert b"".join(parts) == rows and rows.count(b"<row") == data.count(b"<row")
