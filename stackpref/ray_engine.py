@@ -7,6 +7,7 @@ the spill folder, which on a cluster must be storage every node reaches (`--tmp-
 pass 2 writing rows into bucket folders and pass 3 reading one bucket is the shuffle.
 """
 
+import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 
@@ -15,8 +16,8 @@ from .extras import require
 
 
 class RayEngine:
-    """Connects to `address` (a running cluster, or `auto`), else starts a local Ray instance with
-    `workers` CPUs (every core when 0) and stops it on exit; one that is already initialized in
+    """Connects to `address` (a running cluster, or `auto`; RAY_ADDRESS when set), else starts a
+    local Ray instance with `workers` CPUs (every core when 0) and stops it on exit; one that is already initialized in
     this process (a test's, a notebook's) is used as it is and left running."""
 
     def __init__(self, workers: int, address: str | None):
@@ -26,8 +27,9 @@ class RayEngine:
         self._ray = ray
         self._owned = not ray.is_initialized()
         if self._owned:
-            ray.init(address=address, num_cpus=None if address else (workers or None),
-                     include_dashboard=False, logging_level="warning", log_to_driver=True)
+            joining = address or os.environ.get("RAY_ADDRESS")  # set for a driver run by `ray job submit`
+            ray.init(address=address, num_cpus=None if joining else (workers or None),
+                     include_dashboard=False, logging_level="warning")
         self.workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         self._tasks: dict[Callable, object] = {}
 

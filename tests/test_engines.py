@@ -98,7 +98,7 @@ def test_a_bad_row_deep_in_a_dump_is_named_by_its_line(engine, ray_instance, tmp
     dump.parent.mkdir()
     dump.write_text('<?xml version="1.0" encoding="utf-8"?>\n<posts>\n' + "\n".join(rows) + "\n</posts>\n")
     monkeypatch.setattr(posts_xml, "FRAGMENT_BYTES", 4096)
-    with pytest.raises(InputError, match=rf"Posts.xml: line 303: bad <row> attribute"):
+    with pytest.raises(InputError, match=r"Posts.xml: line 303: bad <row> attribute"):
         run_build(tmp_path / "out", dump, engine=engine, workers=2)
     assert not (tmp_path / "out").exists()
 
