@@ -44,6 +44,11 @@ def open_engine(name: str, workers: int, ray_address: str | None = None):
     return Engine(workers)
 
 
+def _set_environment(environment: dict[str, str]) -> None:
+    os.environ.clear()
+    os.environ.update(environment)
+
+
 class Engine:
     """`imap(fn, items)` yields fn(*item) in order, with at most `2 * workers` items in flight so
     that a fast reader cannot fill memory ahead of slow workers."""
@@ -54,7 +59,11 @@ class Engine:
         if workers > 1:
             context = get_context("forkserver")
             context.set_forkserver_preload(PRELOAD)
-            self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+            # The fork server may have started long before this build (its environment is the one
+            # its workers inherit): hand them this process's environment as it is now, so that,
+            # e.g., credentials or an S3 endpoint set since are seen by the workers too.
+            self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                                             initializer=_set_environment, initargs=(dict(os.environ),))
 
     def __enter__(self) -> "Engine":
         return self
