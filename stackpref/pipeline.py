@@ -36,6 +36,7 @@ from .tables import process_bucket
 from .writer import check_target, list_outputs, staging, write_json
 
 _KEYS = ["site", "question_id", "cluster_id", "split"]
+ROUTE_GROUP = 16  # most spill files in one route task
 
 
 @dataclass
@@ -231,12 +232,28 @@ def _route(keys: dict, sources: list[Source], spill: str, buckets: int, config: 
     storage.write_parquet(route.to_arrow(), route_path)
     bar.step("route rows to buckets")
     orphans = 0
-    tasks = ((kind, path, route_path, newest, routed) for kind, path in keys["files"])
+    tasks = ((kind, paths, route_path, newest, routed) for kind, paths in _route_groups(keys["files"], engine.workers))
     for result in engine.imap(route_shard, tasks):
         orphans += result["orphan_answer"]
-        bar.advance(1, unit="files")
+        bar.advance(1, unit="tasks")
     funnel.record("answers", "answers", orphans, 0, orphan_answer=orphans)
     return routed
+
+
+def _route_groups(files: list[tuple[str, str]], workers: int) -> list[tuple[str, list[str]]]:
+    """Spill files in runs of one kind, routed together: each route task writes one file per bucket
+    it reaches, so routing file by file would leave (files x buckets) small files, a number that
+    grows with the square of the input. Enough runs for every worker; at most ROUTE_GROUP files
+    (ROUTE_GROUP x 4 MB of input) in one, to bound a task's memory. Which files go together does
+    not change the output."""
+    size = max(1, min(ROUTE_GROUP, len(files) // (4 * max(1, workers))))
+    groups: list[tuple[str, list[str]]] = []
+    for kind, path in files:
+        if groups and groups[-1][0] == kind and len(groups[-1][1]) < size:
+            groups[-1][1].append(path)
+        else:
+            groups.append((kind, [path]))
+    return groups
 
 
 def _process(routed: str, stage: str, buckets: int, config: BuildConfig, meter: tuple[str, int] | None,

@@ -10,7 +10,7 @@ from . import near_dup, storage
 from .sources import Source
 from .text import seeded_unit
 
-BUCKET_INPUT_BYTES = 32 << 20  # input bytes per bucket: bounds the memory of the last pass, and sets its parallelism
+BUCKET_INPUT_BYTES = 16 << 20  # input bytes per bucket: bounds the memory of the last pass, and sets its parallelism
 _ARCHIVE_RATIO = 5  # a site .7z holds about 5x its size in XML
 _HUB_DATASET_BYTES = 1 << 30  # unknown size: assume a large one
 

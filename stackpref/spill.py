@@ -3,7 +3,7 @@
 Pass 1 (`spill_batch`): convert a batch's HTML to Markdown, hash every text, compute each
 question's LSH band keys, write the batch to a spill file, and hand back only small keys.
 Pass 2 (`route_shard`): once the global plan says which bucket each question's cluster goes to,
-move every row of a spill file into its bucket, so each bucket holds whole clusters with all
+move every row of a few spill files into its bucket, so each bucket holds whole clusters with all
 their answers and the last pass can work bucket by bucket in bounded memory.
 """
 
@@ -109,10 +109,12 @@ def _route_table(path: str) -> pl.DataFrame:
     return pl.from_arrow(storage.read_parquet(path))
 
 
-def route_shard(kind: str, path: str, route_path: str, newest: dict[str, str], out_dir: str) -> dict:
-    """Pass 2 for one spill file: drop rows of superseded dumps, then append each row to the bucket
-    of its question's cluster. Answers whose question is not in the input are counted."""
-    frame = pl.from_arrow(storage.read_parquet(path)).filter(is_current(newest))
+def route_shard(kind: str, paths: list[str], route_path: str, newest: dict[str, str], out_dir: str) -> dict:
+    """Pass 2 for a few spill files of one kind: drop rows of superseded dumps, then write each row
+    into the bucket of its question's cluster (one file per bucket reached). Answers whose question
+    is not in the input are counted."""
+    frame = pl.concat([pl.from_arrow(storage.read_parquet(path)) for path in paths], how="vertical_relaxed")
+    frame = frame.filter(is_current(newest))
     key = (
         pl.when(pl.col("post_type") == QUESTION).then(pl.col("post_id")).otherwise(pl.col("parent_id"))
         if kind == "posts" else pl.col("question_id")
@@ -121,7 +123,7 @@ def route_shard(kind: str, path: str, route_path: str, newest: dict[str, str], o
         _route_table(route_path).rename({"question_id": "_question"}), on=["site", "_question"], how="left"
     ).drop("_question")
     orphans = frame.filter(pl.col("bucket").is_null()).height
-    name = storage.name(path)
+    name = storage.name(paths[0])
     for (bucket,), part in frame.filter(pl.col("bucket").is_not_null()).partition_by("bucket", as_dict=True).items():
         storage.write_parquet(part.drop("bucket").to_arrow(), storage.join(out_dir, f"b{bucket:05d}", f"{kind}-{name}"),
                               compression=SPILL_COMPRESSION)
