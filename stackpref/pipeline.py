@@ -36,7 +36,7 @@ from .tables import process_bucket
 from .writer import check_target, list_outputs, staging, write_json
 
 _KEYS = ["site", "question_id", "cluster_id", "split"]
-ROUTE_GROUP = 16  # most spill files in one route task
+ROUTE_GROUP = 4  # most spill files in one route task (16 MB of input, as a bucket)
 
 
 @dataclass
