@@ -1,6 +1,6 @@
 """stackpref build against the seed recipe's data steps done with `datasets`, on the same input.
 
-    python benchmarks/build_vs_datasets.py [--size-mb 60] [--workers 0]
+    python benchmarks/build_vs_datasets.py [--size-mb 60] [--workers 0] [--repeat 3]
 
 Input: a `stack-exchange-paired`-layout Parquet file (qid, question, date, metadata, response_j,
 response_k) made here from the real dumps in ../shared: benchmarks/make_corpus.py writes a
@@ -17,11 +17,14 @@ stackpref: `stackpref build` of the same file with the same tokenizer and limits
 deduplicates, clusters near-duplicate questions and splits by cluster.
 
 Each side runs in a fresh subprocess; the table gives input rows/s and the peak RSS of the
-process tree (sampled every 50 ms, see benchmarks/_measure.py).
+process tree (sampled every 50 ms, see benchmarks/_measure.py). This machine is a shared VM whose
+speed drifts by up to about 30%: the sides run --repeat times, interleaved, and the table shows
+the medians.
 """
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -110,6 +113,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size-mb", type=int, default=60, help="Posts.xml made by make_corpus.py (default 60)")
     parser.add_argument("--workers", type=int, default=0, help="stackpref workers and datasets num_proc (0: all cores)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each side; the median is shown (default 3)")
     args = parser.parse_args()
     if not SITES.is_dir():
         sys.exit(f"skipped: {SITES} is absent (the real dumps live beside the checkout)")
@@ -124,20 +128,29 @@ def main() -> None:
         sample = pl.read_parquet(src).head(20_000)
         tok = make_tokenizer(tmp, sample["question"].to_list() + sample["response_j"].to_list())
         limits = [str(tok), str(MAX_PROMPT), str(MAX_LENGTH)]
-        sides = []
-        for name, code in (("seed's steps with datasets (per-row token filter)", SEED),
-                           ("same steps, batched tokenization", BATCHED)):
-            result = run_sampled([sys.executable, "-c", code.replace("NPROC", str(nproc)), str(src), str(tmp / "b.parquet"),
-                          *limits])
-            sides.append((name, {**result, "rows_out": int(result["stdout"].split()[-1])}))
-        ours = run_sampled([str(STACKPREF), "build", str(src), "--out", str(tmp / "out"), "--tokenizer", str(tok),
-                    "--max-prompt-tokens", str(MAX_PROMPT), "--max-length", str(MAX_LENGTH),
-                    "--workers", str(nproc), "-q"])
+        commands = {
+            name: [sys.executable, "-c", code.replace("NPROC", str(nproc)), str(src), str(tmp / "b.parquet"), *limits]
+            for name, code in (("seed's steps with datasets (per-row token filter)", SEED),
+                               ("same steps, batched tokenization", BATCHED))
+        }
+        commands["stackpref build"] = [
+            str(STACKPREF), "build", str(src), "--out", str(tmp / "out"), "--tokenizer", str(tok),
+            "--max-prompt-tokens", str(MAX_PROMPT), "--max-length", str(MAX_LENGTH), "--workers", str(nproc),
+            "-q", "--overwrite"]
+        samples: dict[str, list[dict]] = {name: [] for name in commands}
+        for _ in range(args.repeat):  # interleaved, so a slow stretch of the host hits every side alike
+            for name, command in commands.items():
+                samples[name].append(run_sampled(command))
         manifest = json.loads((tmp / "out" / "manifest.json").read_text())
-        ours["rows_out"] = sum(manifest["counts"]["splits"]["pairs"].values())
-        sides.append(("stackpref build", ours))
+        rows_out = {name: int(rs[-1]["stdout"].split()[-1]) for name, rs in samples.items() if name != "stackpref build"}
+        rows_out["stackpref build"] = sum(manifest["counts"]["splits"]["pairs"].values())
+        sides = [(name, {"seconds": statistics.median(r["seconds"] for r in rs),
+                         "peak_mb": statistics.median(r["peak_mb"] for r in rs), "rows_out": rows_out[name]})
+                 for name, rs in samples.items()]
+        ours = sides[-1][1]
     print(f"input: {rows:,} paired rows (from a {args.size_mb} MB make_corpus Posts.xml), "
-          f"tokenizer: byte-level BPE 8k, max_prompt {MAX_PROMPT}, max_length {MAX_LENGTH}, {nproc} processes")
+          f"tokenizer: byte-level BPE 8k, max_prompt {MAX_PROMPT}, max_length {MAX_LENGTH}, {nproc} processes; "
+          f"medians of {args.repeat} interleaved run(s)")
     print("| side | seconds | input rows/s | rows out | peak RSS MB |")
     print("| --- | ---: | ---: | ---: | ---: |")
     for name, r in sides:

@@ -30,7 +30,7 @@ from .plan import bucket_count, newest_dumps, route_questions, superseded_and_de
 from .progress import Progress
 from .sources import Source, resolve_all
 from .sources.posts_xml import byte_ranges, split_rows
-from .spill import route_shard, spill_batch, spill_fragment, spill_range
+from .spill import SPILL_COMPRESSION, route_shard, spill_batch, spill_fragment, spill_range
 from .splits import overlap_check
 from .tables import process_bucket
 from .writer import check_target, list_outputs, staging, write_json
@@ -105,7 +105,7 @@ def _written_keys(stage: str) -> pl.DataFrame:
     """The keys of every written row, file by file; `license` (a few distinct strings) as
     categorical, since this is the one table that grows with the output."""
     return pl.concat([
-        pl.from_arrow(storage.read_parquet(path, columns)).with_columns(
+        storage.read_frame(path, columns).with_columns(
             pl.col("license").cast(pl.Categorical), config=pl.lit(name))
         for name, columns in (("pairs", [*_KEYS, "margin", "license"]), ("sft", [*_KEYS, "license"]))
         for path in storage.files(storage.join(stage, "data", name), suffix=".parquet")
@@ -229,7 +229,7 @@ def _route(keys: dict, sources: list[Source], spill: str, buckets: int, config: 
         return routed
     route = route_questions(keys["questions"], newest, buckets, config.near_dup)
     route_path = storage.join(spill, "route.parquet")
-    storage.write_parquet(route.to_arrow(), route_path)
+    storage.write_frame(route, route_path, SPILL_COMPRESSION)
     bar.step("route rows to buckets")
     orphans = 0
     tasks = ((kind, paths, route_path, newest, routed) for kind, paths in _route_groups(keys["files"], engine.workers))

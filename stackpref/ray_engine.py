@@ -1,7 +1,7 @@
 """The `ray` engine: the build's stage functions as Ray tasks, for a build past one machine.
 
 It schedules exactly what the local engine schedules (one task per byte range of a dump, per
-spill file to route, per bucket to process), with the same in-order results and the same bound
+run of spill files to route, per bucket to process), with the same in-order results and the same bound
 on tasks in flight, so the two engines cannot disagree. Data moves between the passes through
 the spill folder, which on a cluster must be storage every node reaches (`--tmp-dir s3://...`):
 pass 2 writing rows into bucket folders and pass 3 reading one bucket is the shuffle.
@@ -17,8 +17,8 @@ from .extras import require
 
 class RayEngine:
     """Connects to `address` (a running cluster, or `auto`; RAY_ADDRESS when set), else starts a
-    local Ray instance with `workers` CPUs (every core when 0) and stops it on exit; one that is already initialized in
-    this process (a test's, a notebook's) is used as it is and left running."""
+    local Ray instance with `workers` CPUs (every core when 0) and stops it on exit. One already
+    initialized in this process (a test's, a notebook's) is used as it is and left running."""
 
     def __init__(self, workers: int, address: str | None):
         require("ray", "ray")

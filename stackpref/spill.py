@@ -79,7 +79,7 @@ def spill_batch(kind: str, batch: pa.RecordBatch | pa.Table, always_html: bool, 
         frame = frame.join(questions.select("site", "question_id", "text_hash", "bands"), on=["site", "question_id"],
                            how="left", maintain_order="left")
         keys = {"questions": questions}
-    storage.write_parquet(frame.to_arrow(), path, compression=SPILL_COMPRESSION)
+    storage.write_frame(frame, path, SPILL_COMPRESSION)
     dates = frame.group_by("source").agg(first=pl.col("creation_date").min(),
                                          last=pl.col("creation_date").max()).rows()
     return {"kind": kind, "rows": frame.height, "dates": dates, **{k: v.to_arrow() for k, v in keys.items()}}
@@ -106,14 +106,14 @@ def spill_range(location: str, size: int, start: int, end: int, site: str, label
 
 @lru_cache(maxsize=2)
 def _route_table(path: str) -> pl.DataFrame:
-    return pl.from_arrow(storage.read_parquet(path))
+    return storage.read_frame(path)
 
 
 def route_shard(kind: str, paths: list[str], route_path: str, newest: dict[str, str], out_dir: str) -> dict:
     """Pass 2 for a few spill files of one kind: drop rows of superseded dumps, then write each row
     into the bucket of its question's cluster (one file per bucket reached). Answers whose question
     is not in the input are counted."""
-    frame = pl.concat([pl.from_arrow(storage.read_parquet(path)) for path in paths], how="vertical_relaxed")
+    frame = pl.concat([storage.read_frame(path) for path in paths], how="vertical_relaxed")
     frame = frame.filter(is_current(newest))
     key = (
         pl.when(pl.col("post_type") == QUESTION).then(pl.col("post_id")).otherwise(pl.col("parent_id"))
@@ -125,6 +125,6 @@ def route_shard(kind: str, paths: list[str], route_path: str, newest: dict[str, 
     orphans = frame.filter(pl.col("bucket").is_null()).height
     name = storage.name(paths[0])
     for (bucket,), part in frame.filter(pl.col("bucket").is_not_null()).partition_by("bucket", as_dict=True).items():
-        storage.write_parquet(part.drop("bucket").to_arrow(), storage.join(out_dir, f"b{bucket:05d}", f"{kind}-{name}"),
-                              compression=SPILL_COMPRESSION)
+        storage.write_frame(part.drop("bucket"), storage.join(out_dir, f"b{bucket:05d}", f"{kind}-{name}"),
+                            SPILL_COMPRESSION)
     return {"orphan_answer": orphans}

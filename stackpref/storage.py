@@ -11,6 +11,7 @@ import posixpath
 from functools import lru_cache
 from urllib.parse import urlsplit
 
+import polars as pl
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
@@ -134,6 +135,23 @@ def write_parquet(table: pa.Table, location: str, **options) -> None:
     if isinstance(fs, pafs.LocalFileSystem):
         os.makedirs(os.path.dirname(path), exist_ok=True)
     pq.write_table(table, path, filesystem=fs, **options)
+
+
+def read_frame(location: str, columns: list[str] | None = None) -> pl.DataFrame:
+    """A Parquet file as a polars frame: polars' own reader for a local path (several times faster
+    than pyarrow's plus a conversion, and spill files are read often), pyarrow's filesystem for a URI."""
+    if not is_uri(location):
+        return pl.read_parquet(location, columns=columns)
+    return pl.from_arrow(read_parquet(location, columns))
+
+
+def write_frame(frame: pl.DataFrame, location: str, compression: str) -> None:
+    """The writing side of `read_frame`, for spill files."""
+    if not is_uri(location):
+        os.makedirs(os.path.dirname(os.path.abspath(location)), exist_ok=True)
+        frame.write_parquet(location, compression=compression)
+    else:
+        write_parquet(frame.to_arrow(), location, compression=compression)
 
 
 def parquet_rows(location: str) -> int:

@@ -59,7 +59,7 @@ def cluster_id(hashes: pl.Series) -> pl.Series:
 
 def _read(folder: str, kind: str) -> pl.DataFrame | None:
     files = storage.files(folder, prefix=f"{kind}-", suffix=".parquet")
-    return pl.concat([pl.from_arrow(storage.read_parquet(f)) for f in files], how="vertical_relaxed") if files else None
+    return pl.concat([storage.read_frame(f) for f in files], how="vertical_relaxed") if files else None
 
 
 def _questions_and_answers(posts: pl.DataFrame | None, given: pl.DataFrame | None):
