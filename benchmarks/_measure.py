@@ -6,16 +6,19 @@ share their imported modules) counts once per process, so the sum overstates a p
 PSS would not, but reading it (smaps) costs enough CPU to slow what is being measured.
 """
 
+import os
 import subprocess
 import time
 
 import psutil
 
 
-def run_sampled(command: list[str], interval: float = 0.05) -> dict:
-    """Wall seconds, peak RSS sum over the tree (MB), and stdout; raises on failure."""
+def run_sampled(command: list[str], interval: float = 0.05, env: dict[str, str] | None = None) -> dict:
+    """Wall seconds, peak RSS sum over the tree (MB), and stdout; raises on failure. `env`: extra
+    environment variables for the command."""
     start = time.perf_counter()
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **(env or {})})
     parent = psutil.Process(proc.pid)
     peak = 0
     while proc.poll() is None:

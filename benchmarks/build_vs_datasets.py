@@ -138,9 +138,11 @@ def main() -> None:
             "--max-prompt-tokens", str(MAX_PROMPT), "--max-length", str(MAX_LENGTH), "--workers", str(nproc),
             "-q", "--overwrite"]
         samples: dict[str, list[dict]] = {name: [] for name in commands}
-        for _ in range(args.repeat):  # interleaved, so a slow stretch of the host hits every side alike
-            for name, command in commands.items():
-                samples[name].append(run_sampled(command))
+        for attempt in range(args.repeat):  # interleaved, so a slow stretch of the host hits every side alike
+            for number, (name, command) in enumerate(commands.items()):
+                # A fresh datasets cache each run: a rerun would otherwise load the previous run's results.
+                cache = {"HF_DATASETS_CACHE": str(tmp / f"datasets-cache-{attempt}-{number}")}
+                samples[name].append(run_sampled(command, env=cache))
         manifest = json.loads((tmp / "out" / "manifest.json").read_text())
         rows_out = {name: int(rs[-1]["stdout"].split()[-1]) for name, rs in samples.items() if name != "stackpref build"}
         rows_out["stackpref build"] = sum(manifest["counts"]["splits"]["pairs"].values())

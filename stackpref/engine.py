@@ -61,9 +61,12 @@ class Engine:
             context.set_forkserver_preload(PRELOAD)
             # The fork server may have started long before this build (its environment is the one
             # its workers inherit): hand them this process's environment as it is now, so that,
-            # e.g., credentials or an S3 endpoint set since are seen by the workers too.
+            # e.g., credentials or an S3 endpoint set since are seen by the workers too. The pool
+            # already uses the cores, so the tokenizer's own thread pool would only oversubscribe
+            # them (one thread each measured 4-6% faster over a build), unless the user chose.
+            environment = {"TOKENIZERS_PARALLELISM": "false", **os.environ}
             self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                                             initializer=_set_environment, initargs=(dict(os.environ),))
+                                             initializer=_set_environment, initargs=(environment,))
 
     def __enter__(self) -> "Engine":
         return self

@@ -4,7 +4,6 @@ Rows that are too long are dropped, never truncated: a cut answer teaches the mo
 mid-sentence, and a cut prompt pairs an answer with a question it does not answer.
 """
 
-import os
 from pathlib import Path
 
 from .errors import ConfigError, MissingDependencyError
@@ -45,14 +44,14 @@ class LengthMeter:
     def from_spec(cls, spec: tuple[str, int] | None) -> "LengthMeter":
         if spec is None:
             return cls()
-        os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")  # the Rust batch encoder uses every core
         from tokenizers import Tokenizer
 
         return cls(Tokenizer.from_str(spec[0]), spec[1])
 
     def measure(self, texts: list[str], prompt: bool) -> list[int]:
         """Lengths of `texts`; each distinct text is tokenized once, by the Rust batch encoder
-        (every core), without transformers' per-text Python wrapping."""
+        (on every core, unless a worker pool already uses them: see engine.py), without
+        transformers' per-text Python wrapping."""
         if self.backend is None:
             return [len(t) for t in texts]
         distinct = list(dict.fromkeys(texts))
@@ -74,7 +73,6 @@ def check_tokenizer_name(name: str | None) -> None:
 
 
 def _load_tokenizer(name: str, trust_remote_code: bool):
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")  # the Rust batch encoder uses every core
     try:
         from transformers import AutoTokenizer
     except ImportError:

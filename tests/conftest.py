@@ -1,9 +1,18 @@
 """Shared fixtures: builds of the bundled sample and of the real dumps in ../shared (skipped,
 with the reason, when that folder is not beside the checkout)."""
 
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
+
+# datasets caches every Parquet folder it loads (the builds, training's splits) under the user's
+# ~/.cache; the tests' own cache goes to a temporary folder, removed at the end of the session.
+# Set before anything imports datasets, which reads it once.
+TEST_DATASETS_CACHE = tempfile.mkdtemp(prefix="stackpref-tests-datasets-cache-")
+os.environ["HF_DATASETS_CACHE"] = TEST_DATASETS_CACHE
 
 import stackpref
 from stackpref.config import resolve_config
@@ -13,6 +22,10 @@ SHARED_SITES = REPO.parent / "shared" / "data" / "stackexchange"
 needs_shared = pytest.mark.skipif(
     not SHARED_SITES.is_dir(), reason=f"{SHARED_SITES} is absent: the real Stack Exchange dumps live beside the checkout"
 )
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    shutil.rmtree(TEST_DATASETS_CACHE, ignore_errors=True)
 
 
 def run_build(out: Path, *sources, **options) -> dict:
