@@ -27,9 +27,10 @@ def _opt(default, help: str, **kwargs):
 class BuildConfig:
     sources: list[str] = _opt(
         (), "Inputs: Posts.xml files, site .7z archives, folders of sites, Parquet/JSONL files in the "
-        "stack-exchange-paired or -preferences layout, or Hub dataset ids. None: the bundled sample.",
+        "stack-exchange-paired or -preferences layout (local paths or URIs such as s3://...), or Hub "
+        "dataset ids. None: the bundled sample.",
     )
-    out: str = _opt("stackpref-data", "Output folder (written atomically).")
+    out: str = _opt("stackpref-data", "Output folder, a local path or a URI (s3://...); written atomically.")
     prompt_template: str = _opt(DEFAULT_TEMPLATE, "Prompt template; must contain {question} (title + body).")
     token_boundary: bool = _opt(
         True,
