@@ -141,7 +141,7 @@ def _read(sources: list[Source], spill: str, config: BuildConfig, engine: Engine
         for number, (start, end) in enumerate(byte_ranges(size)):
             path = storage.join(spill, "read", f"{index:04d}-{number:06d}.parquet")
             files.append(("posts", path))
-            yield source.location, size, start, end, source.site, source.location, path, params, source.site in versioned
+            yield source.location, size, start, end, source.site, path, params, source.site in versioned
 
     for index, source in enumerate(sources):
         bar.step(f"read {source.site} ({storage.name(source.location)})")

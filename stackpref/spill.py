@@ -95,13 +95,13 @@ def spill_fragment(fragment: bytes, first_line, site: str, source: str, label: s
     return {**result, "skipped": dict(skipped)}
 
 
-def spill_range(location: str, size: int, start: int, end: int, site: str, label: str, path: str,
+def spill_range(location: str, size: int, start: int, end: int, site: str, path: str,
                 params: near_dup.MinHashParams | None, track_posts: bool) -> dict:
     """Pass 1 for one byte range of a plain Posts.xml: the worker reads the range itself, so the
     main process never moves the dump's bytes."""
     with storage.open_input(location) as handle:
-        fragment, first_line = range_rows(handle, size, start, end, label)
-        return spill_fragment(fragment, first_line, site, location, label, path, params, track_posts)
+        fragment, first_line = range_rows(handle, size, start, end, location)
+        return spill_fragment(fragment, first_line, site, location, location, path, params, track_posts)
 
 
 @lru_cache(maxsize=2)

@@ -101,16 +101,6 @@ def open_input(location: str):
     return fs.open_input_file(path)
 
 
-def read_range(location: str, start: int, length: int) -> bytes:
-    with open_input(location) as handle:
-        return handle.read_at(length, start)
-
-
-def make_dirs(location: str) -> None:
-    fs, path = resolve(location)
-    fs.create_dir(path, recursive=True)
-
-
 def remove_tree(location: str) -> None:
     fs, path = resolve(location)
     try:
@@ -130,10 +120,15 @@ def read_parquet(location: str, columns: list[str] | None = None) -> pa.Table:
     return pq.read_table(path, filesystem=fs, columns=columns)
 
 
+def _make_parent(local_path: str) -> None:
+    """A local file's folder (an object store has none to make)."""
+    os.makedirs(os.path.dirname(os.path.abspath(local_path)), exist_ok=True)
+
+
 def write_parquet(table: pa.Table, location: str, **options) -> None:
     fs, path = resolve(location)
     if isinstance(fs, pafs.LocalFileSystem):
-        os.makedirs(os.path.dirname(path), exist_ok=True)
+        _make_parent(path)
     pq.write_table(table, path, filesystem=fs, **options)
 
 
@@ -148,7 +143,7 @@ def read_frame(location: str, columns: list[str] | None = None) -> pl.DataFrame:
 def write_frame(frame: pl.DataFrame, location: str, compression: str) -> None:
     """The writing side of `read_frame`, for spill files."""
     if not is_uri(location):
-        os.makedirs(os.path.dirname(os.path.abspath(location)), exist_ok=True)
+        _make_parent(location)
         frame.write_parquet(location, compression=compression)
     else:
         write_parquet(frame.to_arrow(), location, compression=compression)

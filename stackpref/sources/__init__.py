@@ -122,7 +122,8 @@ def _file_source(location: str) -> Source | None:
     name = storage.name(location)
     suffix = PurePosixPath(name).suffix.lower()
     if suffix == ".xml":  # the folder names the site (a local one after following links)
-        folder = Path(location).resolve().parent.name if not storage.is_uri(location) else storage.name(storage.parent(location))
+        local = not storage.is_uri(location)
+        folder = Path(location).resolve().parent.name if local else storage.name(storage.parent(location))
         return Source("posts_xml", location, site_host(folder))
     if suffix == ".7z":
         return Source("archive", location, site_host(name))
