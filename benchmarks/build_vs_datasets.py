@@ -79,8 +79,8 @@ def make_input(folder: Path, size_mb: int) -> tuple[Path, int]:
 
     import polars as pl
 
+    from stackpref.pipeline.spill import to_markdown
     from stackpref.sources import resolve
-    from stackpref.spill import to_markdown
 
     corpus = folder / "corpus"
     subprocess.run([sys.executable, str(Path(__file__).parent / "make_corpus.py"), "--out", str(corpus),
@@ -119,7 +119,7 @@ def main() -> None:
         sys.exit(f"skipped: {SITES} is absent (the real dumps live beside the checkout)")
     import polars as pl
 
-    from stackpref.engine import default_workers
+    from stackpref.engines.local import default_workers
 
     nproc = args.workers or default_workers()
     with tempfile.TemporaryDirectory() as tmp:

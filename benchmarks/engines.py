@@ -32,8 +32,8 @@ STAGES = {"read": "read", "plan:": "plan", "route": "route", "verify": "process"
 def child(engine: str, posts: str, out: str, workers: int) -> None:
     """Build in this process and print when each step began (seconds from the start)."""
     started = time.perf_counter()
-    from stackpref import pipeline
     from stackpref.config import BuildConfig
+    from stackpref.pipeline import pipeline
 
     marks: list[tuple[str, float]] = []
 

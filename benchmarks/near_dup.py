@@ -1,19 +1,19 @@
-"""Near-duplicate questions: stackpref.near_dup against datasketch, side by side on one corpus.
+"""Near-duplicate questions: stackpref.steps.near_dup against datasketch, side by side on one corpus.
 
     python benchmarks/make_corpus.py --out /tmp/corpus-500m --size-mb 500
     python benchmarks/near_dup.py --corpus /tmp/corpus-500m [--limit 50000]
 
 Reads the questions (PostTypeId 1) of CORPUS/Posts.xml (or CORPUS/*/Posts.xml) with lxml
-iterparse; a question's text is Title + "\\n\\n" + Body converted with stackpref.text.html_to_md.
+iterparse; a question's text is Title + "\\n\\n" + Body converted with stackpref.steps.text.html_to_md.
 Parsing and conversion are not timed. Then, on the same texts and with the same settings
 (word 5-grams of normalize_for_hash(text).split(), 14 bands x 8 rows = 112 permutations, merge
 when the true shingle Jaccard >= 0.8):
 
-  stackpref   stackpref.near_dup.near_duplicate_clusters(texts, MinHashParams())
+  stackpref   stackpref.steps.near_dup.near_duplicate_clusters(texts, MinHashParams())
   datasketch  the same shingles as UTF-8 bytes; MinHash.bulk (num_perm=112, its update_batch on
               each text, permutations shared), MinHashLSH(num_perm=112, params=(14, 8)) insert of
               every text then query of every text; candidates verified with the true Jaccard of
-              Python sets of the byte shingles; components with stackpref.near_dup.union_find.
+              Python sets of the byte shingles; components with stackpref.steps.near_dup.union_find.
 
 Both timings cover everything from the texts to the cluster labels, single-threaded; each side
 runs --repeat times and its best wall time is reported (this machine's timings are noisy).
@@ -48,8 +48,8 @@ from pathlib import Path
 import numpy as np
 from lxml import etree
 
-from stackpref.near_dup import MinHashParams, candidate_pairs, near_duplicate_clusters, pair_jaccard, union_find
-from stackpref.text import html_to_md, normalize_for_hash
+from stackpref.steps.near_dup import MinHashParams, candidate_pairs, near_duplicate_clusters, pair_jaccard, union_find
+from stackpref.steps.text import html_to_md, normalize_for_hash
 
 
 def read_questions(corpus: Path) -> tuple[list[int], list[str]]:
@@ -181,7 +181,7 @@ def main(argv=None) -> None:
             best = min(best, time.perf_counter() - began)
         return (best, *result)
 
-    runs = [("stackpref.near_dup", *timed(near_duplicate_clusters, texts, params))]
+    runs = [("stackpref.steps.near_dup", *timed(near_duplicate_clusters, texts, params))]
     if not args.skip_datasketch:
         import datasketch
 

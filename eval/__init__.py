@@ -13,17 +13,17 @@ __all__ = ["compare", "evaluate"]
 
 
 def evaluate(checkpoint: str, *, overwrite: bool = False, progress: bool = False, **options) -> Path:
+    from stackpref.eval.config import NEEDS, EvalConfig
+
     from stackpref.extras import require
 
-    from .config import NEEDS, EvalConfig
-
     require("eval", *NEEDS)
-    from .run import run_eval
+    from stackpref.eval.run import run_eval
 
     return run_eval(EvalConfig(checkpoint=str(checkpoint), **options), overwrite=overwrite, progress=progress)
 
 
 def compare(run_a: str | Path, run_b: str | Path) -> str:
-    from .compare import compare as _compare
+    from stackpref.eval.compare import compare as _compare
 
     return _compare(run_a, run_b)

@@ -13,11 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
-
-from . import metrics, refcache, scoring
-from .config import EvalConfig
-from .data import pm_margin_bucket
-from .models import REWARD, Loaded
+from stackpref.eval import metrics, refcache, scoring
+from stackpref.eval.config import EvalConfig
+from stackpref.eval.data import pm_margin_bucket
+from stackpref.eval.models import REWARD, Loaded
 
 PRIMARY = ("implicit_reward", "reward_model", "logprob_sum")
 MARGIN_BUCKETS = ("1", "2", "3+", "unknown")

@@ -2,8 +2,7 @@
 is imported here; torch and the models load when a run starts, so `--help` stays fast."""
 
 import click
-
-from .config import field_help
+from stackpref.eval.config import field_help
 
 
 def _option(name: str, *flags, **kwargs):
@@ -55,7 +54,7 @@ def eval_command(checkpoint, compare, overwrite, quiet, **options) -> None:
             raise click.UsageError("--compare takes two eval outputs and no CHECKPOINT")
         from pathlib import Path
 
-        from .compare import compare as compare_runs
+        from stackpref.eval.compare import compare as compare_runs
 
         table = compare_runs(*compare)
         if options.get("output"):
@@ -66,12 +65,12 @@ def eval_command(checkpoint, compare, overwrite, quiet, **options) -> None:
         return
     if not checkpoint:
         raise click.UsageError("give a CHECKPOINT to evaluate, or --compare RUN_A RUN_B")
+    from stackpref.eval.config import NEEDS, EvalConfig
+
     from stackpref.extras import require
 
-    from .config import NEEDS, EvalConfig
-
     require("eval", *NEEDS)
-    from .run import run_eval
+    from stackpref.eval.run import run_eval
 
     config = EvalConfig(checkpoint=checkpoint, **{k: v for k, v in options.items() if v is not None})
     out = run_eval(config, overwrite=overwrite, progress=not quiet)

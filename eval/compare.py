@@ -4,9 +4,9 @@ section, with B - A and a warning when the two were not run on the same pairs.""
 import json
 from pathlib import Path
 
-from stackpref.errors import InputError
+from stackpref.eval.report import FORMAT, REPORT_JSON
 
-from .report import FORMAT, REPORT_JSON
+from stackpref.errors import InputError
 
 WARNING = ("**Warning: A and B were evaluated on different pairs (data hashes differ); the numbers are not "
            "directly comparable.**")

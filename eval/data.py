@@ -40,7 +40,7 @@ def _read_build(path: Path, split: str) -> pl.DataFrame:
     """The card's declared files when the folder is a stackpref build, else data/pairs/{split}-*.parquet."""
     files = sorted((path / "data" / "pairs").glob(f"{split}-*.parquet"))
     if (path / "README.md").is_file() and (path / "manifest.json").is_file():
-        from stackpref.validate import card_metadata, declared_data_files
+        from stackpref.output.validate import card_metadata, declared_data_files
 
         patterns = declared_data_files(card_metadata(path), "pairs")
         if split not in patterns:

@@ -4,11 +4,10 @@ left-padded, greedy or sampled, stopping at EOS), or vLLM when it is installed a
 import importlib.util
 
 import numpy as np
+from stackpref.eval.config import EvalConfig
+from stackpref.eval.models import ADAPTER, Loaded
 
 from stackpref.errors import MissingDependencyError
-
-from .config import EvalConfig
-from .models import ADAPTER, Loaded
 
 
 def use_vllm(config: EvalConfig) -> bool:

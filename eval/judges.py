@@ -14,10 +14,9 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+from stackpref.eval import scoring
 
 from stackpref.errors import StackprefError
-
-from . import scoring
 
 SYSTEM = ("You compare two answers to a question from a Q&A site. Judge which answer is more helpful, correct "
           "and clear. Do not let the order of the answers or their length decide.")

@@ -4,9 +4,9 @@ as tables people can read, with the plots)."""
 import json
 from pathlib import Path
 
-from stackpref.manifest import package_versions
+from stackpref.eval import plots
 
-from . import plots
+from stackpref.output.manifest import package_versions
 
 REPORT_JSON, REPORT_MD, GENERATIONS = "report.json", "report.md", "generations.jsonl"
 FORMAT = 1  # bump when report.json changes shape; `--compare` checks it

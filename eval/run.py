@@ -4,15 +4,15 @@ rate, and write the report. The CLI and the library call this."""
 import time
 from pathlib import Path
 
+from stackpref.eval import accuracy, report
+from stackpref.eval.config import EvalConfig
+from stackpref.eval.data import data_hash, load_pairs
+from stackpref.eval.generate import generate_vllm, use_vllm
+from stackpref.eval.models import describe, load
+from stackpref.eval.winrate import held_out_prompts, win_rate
+
 from stackpref.errors import OutputExistsError
 from stackpref.progress import Progress
-
-from . import accuracy, report
-from .config import EvalConfig
-from .data import data_hash, load_pairs
-from .generate import generate_vllm, use_vllm
-from .models import describe, load
-from .winrate import held_out_prompts, win_rate
 
 
 def output_folder(config: EvalConfig, overwrite: bool) -> Path:

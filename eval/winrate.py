@@ -5,15 +5,14 @@ import json
 from pathlib import Path
 
 import polars as pl
+from stackpref.eval import metrics
+from stackpref.eval.config import EvalConfig
+from stackpref.eval.generate import generate
+from stackpref.eval.judges import LLMJudge, implicit_reward_judge, reward_model_judge
+from stackpref.eval.models import REWARD, Loaded
+from stackpref.eval.report import GENERATIONS
 
 from stackpref.errors import ConfigError, InputError
-
-from . import metrics
-from .config import EvalConfig
-from .generate import generate
-from .judges import LLMJudge, implicit_reward_judge, reward_model_judge
-from .models import REWARD, Loaded
-from .report import GENERATIONS
 
 
 def held_out_prompts(frame: pl.DataFrame, limit: int) -> tuple[list[str], list[str]]:
@@ -32,7 +31,7 @@ def make_judge(config: EvalConfig, loaded: Loaded, beta: float, progress):
         if loaded.reference is None:
             raise ConfigError("--judge implicit needs a reference: evaluate an adapter, or pass --ref")
         return implicit_reward_judge(loaded, beta, config.batch_tokens, progress)
-    from .models import load
+    from stackpref.eval.models import load
 
     judge_model = load(config.judge, trust_remote_code=config.trust_remote_code)
     if judge_model.checkpoint.kind != REWARD:
@@ -53,7 +52,7 @@ def baseline_responses(config: EvalConfig, prompts: list[str], chosen: list[str]
             raise InputError(f"--baseline {folder}: its {GENERATIONS} lacks {missing} of these {len(prompts)} prompts; "
                              "run both evals on the same data and --num-prompts")
         return [rows[p] for p in prompts], f"generations of the eval run {folder}"
-    from .models import load
+    from stackpref.eval.models import load
 
     other = load(config.baseline, trust_remote_code=config.trust_remote_code)
     if other.checkpoint.kind == REWARD:

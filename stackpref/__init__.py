@@ -6,9 +6,9 @@ hold the heavy parts behind the `train` and `eval` extras.
 
 from typing import TYPE_CHECKING
 
-from ._version import __version__
-from .config import BuildConfig
-from .errors import StackprefError
+from stackpref._version import __version__
+from stackpref.config import BuildConfig
+from stackpref.errors import StackprefError
 
 if TYPE_CHECKING:
     from datasets import DatasetDict
@@ -17,14 +17,14 @@ __all__ = ["BuildConfig", "StackprefError", "__version__", "build", "load"]
 
 
 def build(config: BuildConfig, *, overwrite: bool = False, progress: bool = False):
-    """Build a dataset; see `stackpref.pipeline.build`."""
-    from .pipeline import build as _build
+    """Build a dataset; see `stackpref.pipeline.build.build`."""
+    from stackpref.pipeline.build import build as _build
 
     return _build(config, overwrite=overwrite, progress=progress)
 
 
 def load(path_or_repo, config: str = "pairs") -> "DatasetDict":
-    """A build folder or Hub dataset repo as a `datasets.DatasetDict`; see `stackpref.loading.load`."""
-    from .loading import load as _load
+    """A build folder or Hub dataset repo as a `datasets.DatasetDict`; see `stackpref.output.loading.load`."""
+    from stackpref.output.loading import load as _load
 
     return _load(path_or_repo, config)

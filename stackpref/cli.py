@@ -5,11 +5,11 @@ import json
 
 import click
 
-from ._version import __version__
-from .config import ENGINES, field_help, parse_split
-from .errors import StackprefError
-from .eval import commands as eval_commands
-from .training import commands as train_commands
+from stackpref._version import __version__
+from stackpref.config import ENGINES, field_help, parse_split
+from stackpref.errors import StackprefError
+from stackpref.eval import commands as eval_commands
+from stackpref.training import commands as train_commands
 
 
 class _Failure(click.ClickException):
@@ -80,16 +80,16 @@ def build(sources, out, config_file, split_text, overwrite, quiet, push_repo, **
     dataset card (README.md) and manifest.json.
     """
     if push_repo:  # a wrong repo id or a missing token should not cost a whole build first
-        from . import hub
+        from stackpref.output import hub
 
         hub.check_repo_id(push_repo)
         hub.resolve_token(None)
-    from .engine import start_fork_server
+    from stackpref.engines.local import start_fork_server
 
     if options.get("workers") != 1 and options.get("engine") != "ray":  # overlaps the workers' imports with this process's own
         start_fork_server()
-    from .config import resolve_config
-    from .pipeline import build as run_build
+    from stackpref.config import resolve_config
+    from stackpref.pipeline.build import build as run_build
 
     if options.get("prompt_template") is not None:
         options["prompt_template"] = options["prompt_template"].encode().decode("unicode_escape")
@@ -115,7 +115,7 @@ def build(sources, out, config_file, split_text, overwrite, quiet, push_repo, **
 def inspect(out, as_json, examples) -> None:
     """Summarize a build in OUT: splits, counts per site, margin histogram, the leakage check
     (recomputed from the Parquet files), and a few example pairs."""
-    from .inspection import print_summary, summarize
+    from stackpref.output.inspection import print_summary, summarize
 
     summary = summarize(out, examples=examples)
     if as_json:
@@ -143,7 +143,7 @@ def push(out, repo_id, private, revision, message, token, dry_run) -> None:
     is sent. Then the repo is created if missing, the files that differ from it go up in one commit
     (none when nothing changed), and the dataset URL is printed.
     """
-    from . import hub
+    from stackpref.output import hub
 
     plan = hub.plan_push(out, repo_id, revision=revision, private=private)
     if dry_run:

@@ -9,11 +9,10 @@ from pathlib import Path
 
 import yaml
 
-from .errors import ConfigError
+from stackpref.errors import ConfigError
+from stackpref.splits import QUESTION_SPLITS
 
 DEFAULT_TEMPLATE = "Question: {question}\n\nAnswer: "
-# Question clusters go to one of these: SFT training, pairs training, held out from both.
-SPLITS = ("sft", "train", "test")
 ENGINES = ("local", "ray")
 # Options that say how a build runs, not what it makes: the same output whatever their values.
 RUN_OPTIONS = ("workers", "tmp_dir", "engine", "ray_address")
@@ -90,10 +89,10 @@ class BuildConfig:
                 f"max_length ({self.max_length}) must exceed max_prompt_tokens ({self.max_prompt_tokens}) "
                 "to leave room for a response"
             )
-        unknown = set(self.split) - set(SPLITS)
-        if unknown or set(self.split) != set(SPLITS):
+        unknown = set(self.split) - set(QUESTION_SPLITS)
+        if unknown or set(self.split) != set(QUESTION_SPLITS):
             raise ConfigError(
-                f"split must name exactly {', '.join(SPLITS)}; got {', '.join(self.split) or 'nothing'}"
+                f"split must name exactly {', '.join(QUESTION_SPLITS)}; got {', '.join(self.split) or 'nothing'}"
             )
         if self.near_dup_policy not in ("same-split", "keep-one"):
             raise ConfigError(f"near_dup_policy must be same-split or keep-one; got {self.near_dup_policy!r}")
@@ -108,7 +107,7 @@ class BuildConfig:
             raise ConfigError(f"split fractions must be >= 0 and sum to 1; got {self.split} (sum {sum(self.split.values()):g})")
 
     def minhash_params(self):
-        from .near_dup import MinHashParams
+        from stackpref.steps.near_dup import MinHashParams
 
         return MinHashParams(ngram=self.near_dup_ngram, bands=self.near_dup_bands, rows=self.near_dup_rows,
                              threshold=self.near_dup_threshold)

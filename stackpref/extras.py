@@ -2,7 +2,7 @@
 
 from importlib.util import find_spec
 
-from .errors import MissingDependencyError
+from stackpref.errors import MissingDependencyError
 
 
 def require(extra: str, *modules: str) -> None:

@@ -11,7 +11,7 @@ from huggingface_hub import DatasetCard
 
 import stackpref
 from stackpref.config import FIELDS, RUN_OPTIONS
-from stackpref.validate import validate_build
+from stackpref.output.validate import validate_build
 
 SAMPLE_CARD = REPO / "data_cards" / "sample_card.md"
 

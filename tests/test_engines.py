@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from conftest import SHARED_SITES, needs_shared, run_build
 
-from stackpref import plan
 from stackpref.errors import InputError, OutputExistsError
+from stackpref.pipeline import plan
 from stackpref.sources import posts_xml
 
 ray = pytest.importorskip("ray", reason="the ray engine needs the [ray] extra (in [dev])")

@@ -1,4 +1,4 @@
-"""Near-duplicate detection (stackpref.near_dup): the hashing is pinned, MinHash tracks the true
+"""Near-duplicate detection (stackpref.steps.near_dup): the hashing is pinned, MinHash tracks the true
 Jaccard, LSH candidates are verified before anything merges, and it works on real questions."""
 
 import random
@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import xxhash
 
-from stackpref import near_dup
 from stackpref.errors import ConfigError
-from stackpref.near_dup import (
+from stackpref.steps import near_dup
+from stackpref.steps.near_dup import (
     SENTINEL,
     MinHashParams,
     band_keys,
@@ -23,7 +23,7 @@ from stackpref.near_dup import (
     signatures,
     union_find,
 )
-from stackpref.text import html_to_md, normalize_for_hash
+from stackpref.steps.text import html_to_md, normalize_for_hash
 
 SHARED_SITES = Path(__file__).resolve().parents[2] / "shared" / "data" / "stackexchange"
 
@@ -388,7 +388,7 @@ def test_real_questions_planted_near_duplicates_are_found():
 
 
 def test_narrow_band_keys_keep_the_sentinel_apart():
-    from stackpref.near_dup import SENTINEL, narrow_keys, widen_keys
+    from stackpref.steps.near_dup import SENTINEL, narrow_keys, widen_keys
 
     keys = np.array([[SENTINEL, 5, (7 << 32) | 0xFFFFFFFF]], dtype=np.uint64)
     narrow = narrow_keys(keys)

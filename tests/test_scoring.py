@@ -1,7 +1,7 @@
 import polars as pl
 import pytest
 
-from stackpref.scoring import pm_score
+from stackpref.steps.scoring import pm_score
 
 
 @pytest.mark.parametrize(

@@ -123,7 +123,7 @@ def test_hub_dataset_id_streams_through_datasets(tmp_path, monkeypatch):
 def test_byte_ranges_hold_every_row_once_with_its_line(range_bytes, monkeypatch):
     """Workers read a plain Posts.xml by byte ranges: together the ranges hold exactly the rows the
     streaming reader cuts, each range starts at a row, and its line is the line in the whole file."""
-    from stackpref import storage
+    from stackpref.output import storage
     from stackpref.sources import bundled_sample, posts_xml
 
     path = bundled_sample()

@@ -1,7 +1,7 @@
 import xxhash
 
-from stackpref.tables import split_template
-from stackpref.text import html_to_md, normalize_for_hash, text_hash
+from stackpref.pipeline.process import split_template
+from stackpref.steps.text import html_to_md, normalize_for_hash, text_hash
 
 BODY = (
     "<p>Use <code>a_b * c</code> with $x_1 * y_2 = \\frac{a}{b}$ at the caf\u00e9 &amp; not &lt;3</p>\n"
@@ -42,6 +42,6 @@ def test_token_boundary_moves_trailing_space_to_response():
 def test_fast_converter_equals_public_api():
     import html_to_markdown
 
-    from stackpref.text import _MARKDOWN_OPTIONS
+    from stackpref.steps.text import _MARKDOWN_OPTIONS
 
     assert html_to_md(BODY) == html_to_markdown.convert(BODY, _MARKDOWN_OPTIONS).content.strip()

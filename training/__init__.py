@@ -12,16 +12,16 @@ __all__ = ["train"]
 def train(stage: str, *, recipe: str | None = None, resume: bool = False, **options) -> Path:
     """Run one training stage and return its output folder (adapter, tokenizer, train_config.yaml,
     metrics.jsonl, run.json)."""
-    from stackpref.extras import require
+    from stackpref.training.config import resolve
 
-    from .config import resolve
+    from stackpref.extras import require
 
     config = resolve(stage, recipe, **options)
     require("train", "torch", "transformers", "trl", "peft", "bitsandbytes", "accelerate")
     if stage == "sft":
-        from .sft import run_sft
+        from stackpref.training.sft import run_sft
 
         return run_sft(config, resume)
-    from .dpo import run_dpo
+    from stackpref.training.dpo import run_dpo
 
     return run_dpo(config, resume)

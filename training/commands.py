@@ -5,8 +5,7 @@ import types
 import typing
 
 import click
-
-from .config import FIELDS, field_help
+from stackpref.training.config import FIELDS, field_help
 
 _SPELLED_OUT = ("stage", "data", "model", "output", "sft")  # given short flags in _common
 
@@ -66,7 +65,7 @@ def train() -> None:
 
 
 def _run(stage: str, recipe, resume, options) -> None:
-    from . import train as run_train
+    from stackpref.training import train as run_train
 
     options = {k: (list(v) if isinstance(v, tuple) else v) for k, v in options.items()}
     options = {k: v for k, v in options.items() if v not in (None, [])}

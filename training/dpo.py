@@ -9,12 +9,12 @@ reference log-probs. So the reference is exactly the SFT model, not the raw base
 
 from pathlib import Path
 
-from stackpref.errors import InputError
+from stackpref.training.config import TrainConfig, read_saved
+from stackpref.training.data import build_max_length, drop_over_length, load_split
+from stackpref.training.model import load_base, load_tokenizer
+from stackpref.training.run import METRICS_FILE, JsonlMetrics, prepare_output, train_and_save, trainer_arguments
 
-from .config import TrainConfig, read_saved
-from .data import build_max_length, drop_over_length, load_split
-from .model import load_base, load_tokenizer
-from .run import METRICS_FILE, JsonlMetrics, prepare_output, train_and_save, trainer_arguments
+from stackpref.errors import InputError
 
 
 def run_dpo(config: TrainConfig, resume: bool = False) -> Path:

@@ -6,13 +6,12 @@ import time
 from pathlib import Path
 
 import torch
+from stackpref.training import config as train_config
+from stackpref.training.model import compute_dtype, device_type
 from transformers import TrainerCallback
 
 from stackpref.errors import InputError, OutputExistsError
-from stackpref.manifest import package_versions
-
-from . import config as train_config
-from .model import compute_dtype, device_type
+from stackpref.output.manifest import package_versions
 
 METRICS_FILE = "metrics.jsonl"
 RUN_FILE = "run.json"

@@ -3,11 +3,11 @@ completion only, evaluated on `sft/test`."""
 
 from pathlib import Path
 
-from .config import TINY, TrainConfig
-from .data import build_max_length, drop_over_length, load_split
-from .model import load_base, load_tokenizer, lora_config
-from .run import METRICS_FILE, JsonlMetrics, prepare_output, train_and_save, trainer_arguments
-from .tiny import build_tiny_model
+from stackpref.training.config import TINY, TrainConfig
+from stackpref.training.data import build_max_length, drop_over_length, load_split
+from stackpref.training.model import load_base, load_tokenizer, lora_config
+from stackpref.training.run import METRICS_FILE, JsonlMetrics, prepare_output, train_and_save, trainer_arguments
+from stackpref.training.tiny import build_tiny_model
 
 
 def run_sft(config: TrainConfig, resume: bool = False) -> Path:

@@ -15,10 +15,10 @@ from pathlib import Path, PurePosixPath
 
 import pyarrow as pa
 
-from .. import storage
-from ..errors import InputError
-from . import archive, hub_layouts
-from .posts_xml import read_posts_xml
+from stackpref.errors import InputError
+from stackpref.output import storage
+from stackpref.sources import archive, hub_layouts
+from stackpref.sources.posts_xml import read_posts_xml
 
 CHUNK_BYTES = 1 << 20
 TABLE_SUFFIXES = (".parquet", ".jsonl", ".json")

@@ -12,8 +12,8 @@ from pathlib import PurePosixPath
 import py7zr
 from py7zr.io import Py7zIO, WriterFactory
 
-from .. import storage
-from ..errors import InputError
+from stackpref.errors import InputError
+from stackpref.output import storage
 
 _DONE = object()
 

@@ -14,10 +14,10 @@ import pyarrow as pa
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
-from .. import storage
-from ..errors import InputError
-from ..schema import ANSWER, GIVEN_PAIRS, POSTS, QUESTION
-from .posts_xml import licence_for
+from stackpref.errors import InputError
+from stackpref.output import storage
+from stackpref.schema import ANSWER, GIVEN_PAIRS, POSTS, QUESTION
+from stackpref.sources.posts_xml import licence_for
 
 PAIRED_COLUMNS = ("qid", "question", "date", "metadata", "response_j", "response_k")
 PREFERENCES_COLUMNS = ("qid", "question", "answers", "date", "metadata")

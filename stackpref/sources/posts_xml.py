@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterable, Iterator
 import pyarrow as pa
 from lxml import etree
 
-from ..errors import InputError
-from ..schema import ANSWER, POSTS, QUESTION
+from stackpref.errors import InputError
+from stackpref.schema import ANSWER, POSTS, QUESTION
 
 BATCH_ROWS = 8_192  # bounds the memory of one batch in flight (about 10 MB of HTML)
 FRAGMENT_BYTES = 4 << 20  # XML handed to a worker at a time

@@ -6,7 +6,7 @@ mid-sentence, and a cut prompt pairs an answer with a question it does not answe
 
 from pathlib import Path
 
-from .errors import ConfigError, MissingDependencyError
+from stackpref.errors import ConfigError, MissingDependencyError
 
 TOKENIZE_BATCH = 2048
 

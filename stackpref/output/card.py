@@ -8,9 +8,9 @@ from pathlib import PurePath
 import jinja2
 import yaml
 
-from . import storage
-from .config import RUN_OPTIONS, field_help
-from .schema import OUTPUT_SCHEMAS
+from stackpref.config import RUN_OPTIONS, field_help
+from stackpref.output import storage
+from stackpref.schema import OUTPUT_SCHEMAS
 
 # Options that hold local paths: the card shows them by name, so it says nothing about the
 # machine it was built on and the same build renders the same card anywhere.

@@ -10,16 +10,17 @@ from collections import Counter
 import numpy as np
 import polars as pl
 
-from . import near_dup, storage
-from .config import BuildConfig
-from .dedup import best_first, dedup_answers, drop_duplicate_pairs, hash_column
-from .funnel import Funnel
-from .length_filter import LengthMeter
-from .pairing import candidate_pairs, cap_pairs
-from .schema import ANSWER, OUTPUT_SCHEMAS, PAIRS, QUESTION, SFT, SPILLED_POSTS
-from .scoring import pm_score
-from .splits import assign_split
-from .writer import write_table
+from stackpref.config import BuildConfig
+from stackpref.output import storage
+from stackpref.output.writer import write_table
+from stackpref.pipeline.funnel import Funnel
+from stackpref.schema import ANSWER, OUTPUT_SCHEMAS, PAIRS, QUESTION, SFT, SPILLED_POSTS
+from stackpref.steps import near_dup
+from stackpref.steps.dedup import best_first, dedup_answers, drop_duplicate_pairs, hash_column
+from stackpref.steps.length import LengthMeter
+from stackpref.steps.pairing import candidate_pairs, cap_pairs
+from stackpref.steps.scoring import pm_score
+from stackpref.steps.splits import assign_split
 
 _AUTHOR = (
     pl.when(pl.col("owner_user_id").is_not_null())

@@ -12,9 +12,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
-from .errors import BuildInvalidError, ConfigError
-from .schema import OUTPUT_SCHEMAS
-from .splits import overlap_check
+from stackpref.errors import BuildInvalidError, ConfigError
+from stackpref.output.leakage import overlap_check
+from stackpref.schema import OUTPUT_SCHEMAS
 
 CARD = "README.md"
 MANIFEST = "manifest.json"

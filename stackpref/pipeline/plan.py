@@ -6,9 +6,10 @@ import math
 import numpy as np
 import polars as pl
 
-from . import near_dup, storage
-from .sources import Source
-from .text import seeded_unit
+from stackpref.output import storage
+from stackpref.sources import Source
+from stackpref.steps import near_dup
+from stackpref.steps.text import seeded_unit
 
 BUCKET_INPUT_BYTES = 16 << 20  # input bytes per bucket: bounds the memory of the last pass, and sets its parallelism
 _ARCHIVE_RATIO = 5  # a site .7z holds about 5x its size in XML

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from multiprocessing import get_context
 
-PRELOAD = ["stackpref.spill", "stackpref.tables"]  # imported once, in the fork server
+PRELOAD = ["stackpref.pipeline.spill", "stackpref.pipeline.process"]  # imported once, in the fork server
 
 
 def start_fork_server() -> None:
@@ -38,7 +38,7 @@ def default_workers() -> int:
 def open_engine(name: str, workers: int, ray_address: str | None = None):
     """The engine called `name`; both have the same `imap` and give the same results."""
     if name == "ray":
-        from .ray_engine import RayEngine
+        from stackpref.engines.ray import RayEngine
 
         return RayEngine(workers, ray_address)
     return Engine(workers)

@@ -40,8 +40,8 @@ from dataclasses import dataclass
 import numpy as np
 import xxhash
 
-from .errors import ConfigError
-from .text import NORMALIZATION_VERSION, normalize_for_hash
+from stackpref.errors import ConfigError
+from stackpref.steps.text import NORMALIZATION_VERSION, normalize_for_hash
 
 # Signatures, band keys and cluster labels depend on this scheme and on the text normalization.
 MINHASH_VERSION = f"minhash-v1+{NORMALIZATION_VERSION}"

@@ -2,7 +2,7 @@
 
 import polars as pl
 
-from .text import seeded_unit
+from stackpref.steps.text import seeded_unit
 
 _SIDE = ["answer_id", "pm_score", "score", "accepted", "response", "response_length", "answer_hash", "author", "license"]
 

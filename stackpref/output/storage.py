@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from .errors import InputError
+from stackpref.errors import InputError
 
 
 def is_uri(location: str) -> bool:

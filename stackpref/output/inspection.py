@@ -5,8 +5,8 @@ from pathlib import Path
 
 import polars as pl
 
-from .errors import InputError
-from .splits import overlap_check
+from stackpref.errors import InputError
+from stackpref.output.leakage import overlap_check
 
 _SNIPPET = 160
 

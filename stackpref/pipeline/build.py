@@ -20,20 +20,20 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 
-from . import card, manifest, storage
-from .config import BuildConfig
-from .engine import Engine, default_workers, open_engine
-from .errors import StackprefError
-from .funnel import Funnel
-from .length_filter import LengthMeter, check_tokenizer_name
-from .plan import bucket_count, newest_dumps, route_questions, superseded_and_deleted
-from .progress import Progress
-from .sources import Source, resolve_all
-from .sources.posts_xml import byte_ranges, split_rows
-from .spill import SPILL_COMPRESSION, route_shard, spill_batch, spill_fragment, spill_range
-from .splits import overlap_check
-from .tables import process_bucket
-from .writer import check_target, list_outputs, staging, write_json
+from stackpref.config import BuildConfig
+from stackpref.engines.local import Engine, default_workers, open_engine
+from stackpref.errors import StackprefError
+from stackpref.output import card, manifest, storage
+from stackpref.output.leakage import overlap_check
+from stackpref.output.writer import check_target, list_outputs, staging, write_json
+from stackpref.pipeline.funnel import Funnel
+from stackpref.pipeline.plan import bucket_count, newest_dumps, route_questions, superseded_and_deleted
+from stackpref.pipeline.process import process_bucket
+from stackpref.pipeline.spill import SPILL_COMPRESSION, route_shard, spill_batch, spill_fragment, spill_range
+from stackpref.progress import Progress
+from stackpref.sources import Source, resolve_all
+from stackpref.sources.posts_xml import byte_ranges, split_rows
+from stackpref.steps.length import LengthMeter, check_tokenizer_name
 
 _KEYS = ["site", "question_id", "cluster_id", "split"]
 ROUTE_GROUP = 4  # most spill files in one route task (16 MB of input, as a bucket)

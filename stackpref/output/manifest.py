@@ -5,10 +5,10 @@ from importlib import metadata
 
 import polars as pl
 
-from ._version import __version__
-from .config import BuildConfig
-from .funnel import Funnel
-from .text import NORMALIZATION_VERSION
+from stackpref._version import __version__
+from stackpref.config import BuildConfig
+from stackpref.pipeline.funnel import Funnel
+from stackpref.steps.text import NORMALIZATION_VERSION
 
 SCORING = (
     "pm_score = round(log2(1 + score)) (half up), -1 when score < 0, +1 when accepted "

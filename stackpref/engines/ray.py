@@ -11,8 +11,8 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 
-from .errors import StackprefError
-from .extras import require
+from stackpref.errors import StackprefError
+from stackpref.extras import require
 
 
 class RayEngine:

@@ -18,8 +18,8 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 
-from . import storage
-from .errors import OutputExistsError
+from stackpref.errors import OutputExistsError
+from stackpref.output import storage
 
 # Fixed writer settings: same rows in, same bytes out.
 _PARQUET = dict(compression="zstd", compression_level=3, use_dictionary=True, write_statistics=True)

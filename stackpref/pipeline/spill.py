@@ -13,12 +13,13 @@ from functools import lru_cache
 import polars as pl
 import pyarrow as pa
 
-from . import near_dup, storage
-from .plan import is_current
-from .schema import POSTS, QUESTION
-from .sources.hub_layouts import looks_like_html
-from .sources.posts_xml import parse_rows, range_rows
-from .text import html_to_md, text_hash
+from stackpref.output import storage
+from stackpref.pipeline.plan import is_current
+from stackpref.schema import POSTS, QUESTION
+from stackpref.sources.hub_layouts import looks_like_html
+from stackpref.sources.posts_xml import parse_rows, range_rows
+from stackpref.steps import near_dup
+from stackpref.steps.text import html_to_md, text_hash
 
 SPILL_COMPRESSION = "lz4"  # spill files are read once or twice: speed over size
 

@@ -2,7 +2,7 @@
 
 import polars as pl
 
-from .text import text_hash
+from stackpref.steps.text import text_hash
 
 
 def hash_column(texts: pl.Series) -> pl.Series:

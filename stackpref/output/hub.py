@@ -16,8 +16,8 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from urllib.parse import quote
 
-from .errors import ConfigError, HubError, StackprefError
-from .validate import ValidBuild, validate_build
+from stackpref.errors import ConfigError, HubError, StackprefError
+from stackpref.output.validate import ValidBuild, validate_build
 
 REPO_TYPE = "dataset"
 DEFAULT_REVISION = "main"

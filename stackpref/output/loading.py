@@ -5,8 +5,8 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import InputError
-from .validate import card_metadata, declared_data_files
+from stackpref.errors import InputError
+from stackpref.output.validate import card_metadata, declared_data_files
 
 if TYPE_CHECKING:
     from datasets import DatasetDict
