@@ -119,7 +119,7 @@ def main() -> None:
         sys.exit(f"skipped: {SITES} is absent (the real dumps live beside the checkout)")
     import polars as pl
 
-    from stackpref.engines.local import default_workers
+    from stackpref.engines import default_workers
 
     nproc = args.workers or default_workers()
     with tempfile.TemporaryDirectory() as tmp:

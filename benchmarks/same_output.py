@@ -62,19 +62,19 @@ def paired_table(posts_xml: Path, out: Path) -> Path:
     return out
 
 
-def builds(inputs: Path) -> dict[str, list[str]]:
-    """Name -> the build's arguments."""
+def builds(inputs: Path) -> dict[str, tuple[list[str], dict]]:
+    """Name -> the build's sources and options."""
     table = paired_table(SHARED / "beer-2017" / "Posts.xml", inputs / "paired.parquet")
     corpus = inputs / "corpus"
     subprocess.run([sys.executable, str(ROOT / "benchmarks" / "make_corpus.py"), "--out", str(corpus),
                     "--size-mb", "40", "--site-dirs", "--newline", "mixed", "--quiet"], check=True)
     return {
-        "six-dumps": [str(SHARED)],
-        "two-dumps": [str(SHARED / "beer-2016"), str(SHARED / "beer-2017")],
-        "sample": [],
-        "paired-table": [str(table)],
-        "six-dumps-llama2": [str(SHARED), "--tokenizer", str(LLAMA2)],
-        "corpus-40mb": [str(corpus / "sites"), "--workers", "2"],
+        "six-dumps": ([str(SHARED)], {}),
+        "two-dumps": ([str(SHARED / "beer-2016"), str(SHARED / "beer-2017")], {}),
+        "sample": ([], {}),
+        "paired-table": ([str(table)], {}),
+        "six-dumps-llama2": ([str(SHARED)], {"tokenizer": str(LLAMA2)}),
+        "corpus-40mb": ([str(corpus / "sites")], {"workers": 2}),
     }
 
 
@@ -88,11 +88,13 @@ def importable(worktree: Path) -> Path:
     return worktree
 
 
-def run_build(code: Path, sources: list[str], out: Path) -> None:
+def run_build(code: Path, sources: list[str], options: dict, out: Path) -> None:
+    """A build through the library API (`stackpref.build`), which both versions share."""
     env = {**os.environ, "PYTHONPATH": str(code)}
-    script = ("import sys, stackpref; assert stackpref.__file__.startswith(sys.argv[1]), stackpref.__file__; "
-              "from stackpref.cli import cli; cli.main(sys.argv[2:])")
-    subprocess.run([sys.executable, "-c", script, str(code), "build", *sources, "--out", str(out), "-q"],
+    script = ("import json, sys, stackpref; assert stackpref.__file__.startswith(sys.argv[1]), stackpref.__file__; "
+              "from stackpref.config import resolve_config; "
+              "stackpref.build(resolve_config(sources=json.loads(sys.argv[2]), out=sys.argv[3], **json.loads(sys.argv[4])))")
+    subprocess.run([sys.executable, "-c", script, str(code), json.dumps(sources), str(out), json.dumps(options)],
                    env=env, check=True, cwd=out.parent)
 
 
@@ -121,12 +123,12 @@ def main(argv=None) -> int:
         try:
             (tmp / "inputs").mkdir()
             failures = 0
-            for name, sources in builds(tmp / "inputs").items():
+            for name, (sources, options) in builds(tmp / "inputs").items():
                 before, after = tmp / "before" / name, tmp / "after" / name
                 before.parent.mkdir(exist_ok=True)
                 after.parent.mkdir(exist_ok=True)
-                run_build(importable(worktree), sources, before)
-                run_build(ROOT, sources, after)
+                run_build(importable(worktree), sources, options, before)
+                run_build(ROOT, sources, options, after)
                 a, b = digests(before), digests(after)
                 same_files = a == b
                 same_counts = counts(before) == counts(after)

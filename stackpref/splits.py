@@ -8,3 +8,6 @@ Hub names them; FILE_SPLITS[config][file split] is the question split whose rows
 QUESTION_SPLITS = ("sft", "train", "test")
 CONFIGS = ("pairs", "sft")
 FILE_SPLITS = {"pairs": {"train": "train", "test": "test"}, "sft": {"train": "sft", "test": "test"}}
+# The question splits each config's rows come from: pairs from train and test, SFT rows from sft and test.
+PAIR_SPLITS = tuple(FILE_SPLITS["pairs"].values())
+SFT_SPLITS = tuple(FILE_SPLITS["sft"].values())

@@ -1,6 +1,6 @@
 import xxhash
 
-from stackpref.pipeline.process import split_template
+from stackpref.steps.prompts import split_template
 from stackpref.steps.text import html_to_md, normalize_for_hash, text_hash
 
 BODY = (

@@ -1,7 +1,7 @@
-"""Where the stage functions run: in this process, in a pool of worker processes (the `local`
-engine), or as tasks on a Ray cluster (the `ray` engine, in ray_engine.py).
+"""The `local` engine: tasks run in this process, or in a pool of worker processes on this machine.
 
-The build's stages are plain functions over files and Arrow/polars data, so the same code runs
+A task is a small frozen dataclass with a `run()` (pipeline/read.py, route.py, process.py) over
+files and Arrow/polars data, so the same code runs
 inline (tiny inputs, tests, `--workers 1`) or in a pool of processes forked from a fork server
 (never from this process: a fork would copy polars' thread pool mid-flight, which can deadlock
 the child). The fork server imports the stage modules once, so each worker starts in
@@ -11,11 +11,11 @@ the output never depends on which worker finished first.
 
 import os
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from multiprocessing import get_context
 
-PRELOAD = ["stackpref.pipeline.spill", "stackpref.pipeline.process"]  # imported once, in the fork server
+PRELOAD = ["stackpref.pipeline.read", "stackpref.pipeline.route", "stackpref.pipeline.process"]  # imported once, in the fork server
 
 
 def start_fork_server() -> None:
@@ -27,31 +27,19 @@ def start_fork_server() -> None:
     forkserver.ensure_running()
 
 
-def default_workers() -> int:
-    """Every core the process may use."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-def open_engine(name: str, workers: int, ray_address: str | None = None):
-    """The engine called `name`; both have the same `imap` and give the same results."""
-    if name == "ray":
-        from stackpref.engines.ray import RayEngine
-
-        return RayEngine(workers, ray_address)
-    return Engine(workers)
-
-
 def _set_environment(environment: dict[str, str]) -> None:
     os.environ.clear()
     os.environ.update(environment)
 
 
+def run_task(task):
+    """What a worker does with a task (a module-level function, so the pool can pickle it)."""
+    return task.run()
+
+
 class Engine:
-    """`imap(fn, items)` yields fn(*item) in order, with at most `2 * workers` items in flight so
-    that a fast reader cannot fill memory ahead of slow workers."""
+    """`imap(tasks)` yields each task's `run()` in order, with at most `2 * workers` tasks in flight
+    so that a fast reader cannot fill memory ahead of slow workers."""
 
     def __init__(self, workers: int):
         self.workers = workers
@@ -75,14 +63,14 @@ class Engine:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
-    def imap(self, fn: Callable, items: Iterable) -> Iterator:
+    def imap(self, tasks: Iterable) -> Iterator:
         if self._pool is None:
-            for item in items:
-                yield fn(*item)
+            for task in tasks:
+                yield task.run()
             return
         pending: deque[Future] = deque()
-        for item in items:
-            pending.append(self._pool.submit(fn, *item))
+        for task in tasks:
+            pending.append(self._pool.submit(run_task, task))
             if len(pending) >= 2 * self.workers:
                 yield pending.popleft().result()
         while pending:

@@ -1,4 +1,4 @@
-"""The `ray` engine: the build's stage functions as Ray tasks, for a build past one machine.
+"""The `ray` engine: the build's tasks run as Ray tasks, for a build past one machine.
 
 It schedules exactly what the local engine schedules (one task per byte range of a dump, per
 run of spill files to route, per bucket to process), with the same in-order results and the same bound
@@ -9,8 +9,9 @@ pass 2 writing rows into bucket folders and pass 3 reading one bucket is the shu
 
 import os
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
+from stackpref.engines.local import run_task
 from stackpref.errors import StackprefError
 from stackpref.extras import require
 
@@ -31,7 +32,7 @@ class RayEngine:
             ray.init(address=address, num_cpus=None if joining else (workers or None),
                      include_dashboard=False, logging_level="warning")
         self.workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
-        self._tasks: dict[Callable, object] = {}
+        self._run = ray.remote(run_task)
 
     def __enter__(self) -> "RayEngine":
         return self
@@ -40,11 +41,10 @@ class RayEngine:
         if self._owned:
             self._ray.shutdown()
 
-    def imap(self, fn: Callable, items: Iterable) -> Iterator:
-        task = self._tasks.setdefault(fn, self._ray.remote(fn))
+    def imap(self, tasks: Iterable) -> Iterator:
         pending: deque = deque()
-        for item in items:
-            pending.append(task.remote(*item))
+        for task in tasks:
+            pending.append(self._run.remote(task))
             if len(pending) >= 2 * self.workers:
                 yield self._get(pending.popleft())
         while pending:

@@ -21,19 +21,19 @@ import polars as pl
 import pyarrow as pa
 
 from stackpref.config import BuildConfig
-from stackpref.engines.local import Engine, default_workers, open_engine
+from stackpref.engines import Engine, default_workers, open_engine
 from stackpref.errors import StackprefError
 from stackpref.output import card, manifest, storage
 from stackpref.output.leakage import overlap_check
 from stackpref.output.writer import check_target, list_outputs, staging, write_json
 from stackpref.pipeline.funnel import Funnel
+from stackpref.pipeline.meter import LengthMeter, check_tokenizer_name
 from stackpref.pipeline.plan import bucket_count, newest_dumps, route_questions, superseded_and_deleted
-from stackpref.pipeline.process import process_bucket
-from stackpref.pipeline.spill import SPILL_COMPRESSION, route_shard, spill_batch, spill_fragment, spill_range
+from stackpref.pipeline.process import ProcessBucket
+from stackpref.pipeline.read import SPILL_COMPRESSION, SpillTask
+from stackpref.pipeline.route import RouteTask
 from stackpref.progress import Progress
 from stackpref.sources import Source, resolve_all
-from stackpref.sources.posts_xml import byte_ranges, split_rows
-from stackpref.steps.length import LengthMeter, check_tokenizer_name
 
 _KEYS = ["site", "question_id", "cluster_id", "split"]
 ROUTE_GROUP = 4  # most spill files in one route task (16 MB of input, as a bucket)
@@ -123,34 +123,15 @@ def _read(sources: list[Source], spill: str, config: BuildConfig, engine: Engine
     questions, answers, posts, files = [], [], [], []
     read = 0
 
-    def batch_tasks(index: int, source: Source):
-        for number, (kind, batch) in enumerate(source.batches(skipped)):
+    def tasks(index: int, source: Source):
+        for number, piece in enumerate(source.pieces()):
             path = storage.join(spill, "read", f"{index:04d}-{number:06d}.parquet")
-            files.append((kind, path))
-            yield kind, batch, False, path, params, source.site in versioned
-
-    def fragment_tasks(index: int, source: Source):
-        chunks, label = source.xml_chunks()
-        for number, (fragment, line) in enumerate(split_rows(chunks, label)):
-            path = storage.join(spill, "read", f"{index:04d}-{number:06d}.parquet")
-            files.append(("posts", path))
-            yield fragment, line, source.site, source.location, label, path, params, source.site in versioned
-
-    def range_tasks(index: int, source: Source):
-        size = storage.size(source.location)
-        for number, (start, end) in enumerate(byte_ranges(size)):
-            path = storage.join(spill, "read", f"{index:04d}-{number:06d}.parquet")
-            files.append(("posts", path))
-            yield source.location, size, start, end, source.site, path, params, source.site in versioned
+            files.append((piece.kind, path))
+            yield SpillTask(piece, path, params, source.site in versioned)
 
     for index, source in enumerate(sources):
         bar.step(f"read {source.site} ({storage.name(source.location)})")
-        if source.kind == "posts_xml":
-            results = engine.imap(spill_range, range_tasks(index, source))
-        elif source.kind == "archive":
-            results = engine.imap(spill_fragment, fragment_tasks(index, source))
-        else:
-            results = engine.imap(spill_batch, batch_tasks(index, source))
+        results = engine.imap(tasks(index, source))
         for result in results:
             read += result["rows"]
             skipped.update(result.get("skipped", {}))
@@ -194,7 +175,7 @@ def _dated(inputs: list[dict], dates: dict[str, tuple[str | None, str | None]]) 
 def _versioned_sites(sources: list[Source]) -> set[str]:
     """Sites given as more than one dump (Posts.xml or .7z); table sources name their sites per row
     and are taken as they are."""
-    dumps = Counter(s.site for s in sources if s.kind in ("posts_xml", "archive"))
+    dumps = Counter(s.site for s in sources if s.dump)
     return {site for site, n in dumps.items() if n > 1}
 
 
@@ -232,8 +213,8 @@ def _route(keys: dict, sources: list[Source], spill: str, buckets: int, config: 
     storage.write_frame(route, route_path, SPILL_COMPRESSION)
     bar.step("route rows to buckets")
     orphans = 0
-    tasks = ((kind, paths, route_path, newest, routed) for kind, paths in _route_groups(keys["files"], engine.workers))
-    for result in engine.imap(route_shard, tasks):
+    tasks = (RouteTask(kind, paths, route_path, newest, routed) for kind, paths in _route_groups(keys["files"], engine.workers))
+    for result in engine.imap(tasks):
         orphans += result["orphan_answer"]
         bar.advance(1, unit="tasks")
     funnel.record("answers", "answers", orphans, 0, orphan_answer=orphans)
@@ -262,8 +243,8 @@ def _process(routed: str, stage: str, buckets: int, config: BuildConfig, meter: 
     bar.step(f"verify clusters, filter, split, pair: {buckets} bucket(s)")
     totals: Counter = Counter()
     sizes: Counter = Counter()
-    tasks = ((b, storage.join(routed, f"b{b:05d}"), stage, buckets, config, meter) for b in range(buckets))
-    for result in engine.imap(process_bucket, tasks):
+    tasks = (ProcessBucket(b, storage.join(routed, f"b{b:05d}"), stage, buckets, config, meter) for b in range(buckets))
+    for result in engine.imap(tasks):
         funnel.merge(result["funnel"])
         stats = result["clusters"]
         sizes.update({int(k): v for k, v in stats.pop("size_histogram").items()})

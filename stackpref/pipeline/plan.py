@@ -6,38 +6,17 @@ import math
 import numpy as np
 import polars as pl
 
-from stackpref.output import storage
 from stackpref.sources import Source
 from stackpref.steps import near_dup
 from stackpref.steps.text import seeded_unit
 
 BUCKET_INPUT_BYTES = 16 << 20  # input bytes per bucket: bounds the memory of the last pass, and sets its parallelism
-_ARCHIVE_RATIO = 5  # a site .7z holds about 5x its size in XML
-_HUB_DATASET_BYTES = 1 << 30  # unknown size: assume a large one
 
 
 def bucket_count(sources: list[Source]) -> int:
     """Buckets for a build: a function of the input only, so the output files do not depend on
     the number of workers."""
-    return max(1, math.ceil(sum(_text_bytes(source) for source in sources) / BUCKET_INPUT_BYTES))
-
-
-def _text_bytes(source: Source) -> int:
-    """About how many bytes of text a source holds, without reading it."""
-    if source.kind == "hub":
-        return _HUB_DATASET_BYTES
-    if source.kind == "archive":
-        return storage.size(source.location) * _ARCHIVE_RATIO
-    if source.kind == "table" and source.location.endswith(".parquet"):
-        import pyarrow.parquet as pq
-
-        try:  # compressed on disk: the footer knows the uncompressed size
-            with storage.open_input(source.location) as handle:
-                meta = pq.ParquetFile(handle).metadata
-            return sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
-        except (OSError, ValueError):  # unreadable: the reader will say so, with the file's name
-            return storage.size(source.location)
-    return storage.size(source.location)
+    return max(1, math.ceil(sum(source.text_bytes() for source in sources) / BUCKET_INPUT_BYTES))
 
 
 def newest_dumps(dates: dict[str, str | None], site_of: dict[str, str]) -> dict[str, str]:

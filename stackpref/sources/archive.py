@@ -1,4 +1,4 @@
-"""Read one member of a `.7z` archive as a stream of byte chunks, never writing it to disk.
+"""A site's `.7z` archive: one member read as a stream of byte chunks, never written to disk.
 
 py7zr pushes decompressed bytes into writer objects; a bounded queue turns that push into the
 pull the XML parser wants, so at most a few chunks are in memory at once.
@@ -7,6 +7,7 @@ pull the XML parser wants, so at most a few chunks are in memory at once.
 import queue
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 import py7zr
@@ -14,8 +15,13 @@ from py7zr.io import Py7zIO, WriterFactory
 
 from stackpref.errors import InputError
 from stackpref.output import storage
+from stackpref.sources.base import Source
+from stackpref.sources.posts_file import PostsFragment
+from stackpref.sources.posts_xml import split_rows
+from stackpref.sources.sites import site_host
 
 _DONE = object()
+ARCHIVE_RATIO = 5  # a site .7z holds about 5x its size in XML
 
 
 def safe_member_names(path: str) -> list[str]:
@@ -105,3 +111,29 @@ def iter_member_chunks(path: str, member: str) -> Iterator[bytes]:
         thread.join(timeout=5)
     if failure:
         raise InputError(f"{path}: cannot decompress {member} ({failure[0]})")
+
+
+@dataclass(frozen=True)
+class ArchiveSource(Source):
+    """A site's `.7z`: its Posts.xml member is decompressed here, as a stream, and cut into fragments
+    of whole rows that the workers parse."""
+
+    kind = "archive"
+    dump = True
+
+    @classmethod
+    def claims(cls, name: str) -> bool:
+        return name.lower().endswith(".7z")
+
+    @classmethod
+    def from_file(cls, location: str) -> "ArchiveSource":
+        return cls(location, site_host(storage.name(location)))
+
+    def text_bytes(self) -> int:
+        return storage.size(self.location) * ARCHIVE_RATIO
+
+    def pieces(self) -> Iterator[PostsFragment]:
+        member = find_posts_member(self.location)
+        label = f"{self.location}:{member}"
+        for fragment, line in split_rows(iter_member_chunks(self.location, member), label):
+            yield PostsFragment(fragment, line, self.site, self.location, label)

@@ -1,89 +1,46 @@
-"""Lengths for the filter: tokens from a real tokenizer when one is given, characters otherwise.
+"""The answer length filter: prompt + response + EOS within the limit, in the meter's unit.
 
 Rows that are too long are dropped, never truncated: a cut answer teaches the model to stop
-mid-sentence, and a cut prompt pairs an answer with a question it does not answer.
+mid-sentence. It runs before pairing, so the per-question cap picks among pairs that fit.
 """
 
-from pathlib import Path
+from collections import Counter
+from dataclasses import replace
 
-from stackpref.errors import ConfigError, MissingDependencyError
+import polars as pl
 
-TOKENIZE_BATCH = 2048
-
-
-class LengthMeter:
-    """`measure(texts, prompt=...)` -> lengths. With a tokenizer, prompts count their special tokens
-    (e.g. BOS) and responses do not; the filter adds one for the EOS the trainers append.
-
-    Only the main process loads the tokenizer through transformers (`LengthMeter.load`); workers get
-    `spec()`, the backend's serialized form as transformers configured it, and rebuild it with
-    `tokenizers` alone (`from_spec`): the same counts, without importing transformers (and with it
-    torch, when installed) in every process.
-    """
-
-    def __init__(self, backend=None, eos_tokens: int = 0):
-        if backend is not None:  # a tokenizer.json saved with either set would cap or inflate the counts
-            backend.no_truncation()
-            backend.no_padding()
-        self.backend = backend
-        self.eos_tokens = eos_tokens
-        self.unit = "tokens" if backend is not None else "characters"
-
-    @classmethod
-    def load(cls, tokenizer: str | None, trust_remote_code: bool = False) -> "LengthMeter":
-        if not tokenizer:
-            return cls()
-        loaded = _load_tokenizer(tokenizer, trust_remote_code)
-        return cls(loaded.backend_tokenizer, 1 if loaded.eos_token else 0)
-
-    def spec(self) -> tuple[str, int] | None:
-        """What a worker needs to count the same tokens: (backend JSON, EOS tokens), or None."""
-        return None if self.backend is None else (self.backend.to_str(), self.eos_tokens)
-
-    @classmethod
-    def from_spec(cls, spec: tuple[str, int] | None) -> "LengthMeter":
-        if spec is None:
-            return cls()
-        from tokenizers import Tokenizer
-
-        return cls(Tokenizer.from_str(spec[0]), spec[1])
-
-    def measure(self, texts: list[str], prompt: bool) -> list[int]:
-        """Lengths of `texts`; each distinct text is tokenized once, by the Rust batch encoder
-        (on every core, unless a worker pool already uses them: see engine.py), without
-        transformers' per-text Python wrapping."""
-        if self.backend is None:
-            return [len(t) for t in texts]
-        distinct = list(dict.fromkeys(texts))
-        lengths: dict[str, int] = {}
-        for start in range(0, len(distinct), TOKENIZE_BATCH):
-            chunk = distinct[start : start + TOKENIZE_BATCH]
-            for text, encoding in zip(chunk, self.backend.encode_batch(chunk, add_special_tokens=prompt)):
-                lengths[text] = len(encoding.ids)
-        return [lengths[t] for t in texts]
+from stackpref.splits import PAIR_SPLITS
+from stackpref.steps.bucket import Bucket, Context
+from stackpref.steps.dedup import best_first
 
 
-def check_tokenizer_name(name: str | None) -> None:
-    """Fail at once on a tokenizer path that does not exist (the tokenizer itself loads beside the
-    first passes); a bare name is a Hub id, checked when it loads."""
-    looks_local = name and (name.startswith((".", "/", "~")) or name.count("/") > 1 or Path(name).expanduser().exists())
-    if looks_local and not Path(name).expanduser().is_dir():
-        raise ConfigError(f"--tokenizer {name!r}: no such folder (it should hold tokenizer.json or "
-                          "tokenizer_config.json)")
+def filter_long_answers(bucket: Bucket, context: Context) -> tuple[Bucket, Counter]:
+    """Measure responses and drop those whose prompt + response + EOS exceed the limit.
 
+    Pair questions (train, test) need every answer measured. An sft question only writes its best
+    answer that fits, so its answers are measured best first, one round at a time, until one
+    fits: tokenizing is the costliest step of a build, and most sft answers are never written.
+    Answers never measured stay (with no length) and are never written."""
+    meter, answers = context.meter, bucket.answers
 
-def _load_tokenizer(name: str, trust_remote_code: bool):
-    try:
-        from transformers import AutoTokenizer
-    except ImportError:
-        raise MissingDependencyError("--tokenizer needs transformers: pip install 'stackpref'") from None
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code)
-    except (OSError, ValueError) as exc:
-        raise ConfigError(
-            f"--tokenizer {name!r}: cannot load it ({str(exc).splitlines()[0]}); pass a local folder "
-            "holding tokenizer.json / tokenizer_config.json, or a Hub name when online"
-        ) from None
-    if not getattr(tokenizer, "is_fast", False):
-        raise ConfigError(f"--tokenizer {name!r} has no fast (Rust) tokenizer; batched counting needs one")
-    return tokenizer
+    def measure(frame: pl.DataFrame) -> pl.DataFrame:
+        lengths = meter.measure(frame["response"].to_list(), prompt=False)
+        return frame.with_columns(response_length=pl.Series(lengths, dtype=pl.Int64))
+
+    fits = pl.col("prompt_length") + pl.col("response_length") + meter.eos_tokens <= context.max_length
+    paired = measure(answers.filter(pl.col("split").is_in(PAIR_SPLITS)))
+    kept, too_long = [paired.filter(fits)], paired.filter(~fits).height
+    pending = best_first(answers.filter(~pl.col("split").is_in(PAIR_SPLITS))).with_columns(
+        _turn=pl.int_range(pl.len()).over("site", "question_id"))
+    while pending.height:
+        turn = measure(pending.filter(pl.col("_turn") == pl.col("_turn").min().over("site", "question_id")))
+        kept.append(turn.filter(fits))
+        too_long += turn.filter(~fits).height
+        done = turn.filter(fits).select("site", "question_id")
+        pending = pending.join(turn.select("site", "question_id", "answer_id"), on=["site", "question_id", "answer_id"],
+                               how="anti")
+        kept.append(pending.join(done, on=["site", "question_id"], how="semi")
+                    .with_columns(response_length=pl.lit(None, dtype=pl.Int64)))
+        pending = pending.join(done, on=["site", "question_id"], how="anti")
+    kept_answers = pl.concat(kept, how="diagonal_relaxed").drop("_turn", strict=False)
+    return replace(bucket, answers=kept_answers), Counter(answer_too_long=too_long)

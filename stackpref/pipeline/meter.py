@@ -1,0 +1,89 @@
+"""Lengths for the filter: tokens from a real tokenizer when one is given, characters otherwise.
+
+Rows that are too long are dropped, never truncated: a cut answer teaches the model to stop
+mid-sentence, and a cut prompt pairs an answer with a question it does not answer.
+"""
+
+from pathlib import Path
+
+from stackpref.errors import ConfigError, MissingDependencyError
+
+TOKENIZE_BATCH = 2048
+
+
+class LengthMeter:
+    """`measure(texts, prompt=...)` -> lengths. With a tokenizer, prompts count their special tokens
+    (e.g. BOS) and responses do not; the filter adds one for the EOS the trainers append.
+
+    Only the main process loads the tokenizer through transformers (`LengthMeter.load`); workers get
+    `spec()`, the backend's serialized form as transformers configured it, and rebuild it with
+    `tokenizers` alone (`from_spec`): the same counts, without importing transformers (and with it
+    torch, when installed) in every process.
+    """
+
+    def __init__(self, backend=None, eos_tokens: int = 0):
+        if backend is not None:  # a tokenizer.json saved with either set would cap or inflate the counts
+            backend.no_truncation()
+            backend.no_padding()
+        self.backend = backend
+        self.eos_tokens = eos_tokens
+        self.unit = "tokens" if backend is not None else "characters"
+
+    @classmethod
+    def load(cls, tokenizer: str | None, trust_remote_code: bool = False) -> "LengthMeter":
+        if not tokenizer:
+            return cls()
+        loaded = _load_tokenizer(tokenizer, trust_remote_code)
+        return cls(loaded.backend_tokenizer, 1 if loaded.eos_token else 0)
+
+    def spec(self) -> tuple[str, int] | None:
+        """What a worker needs to count the same tokens: (backend JSON, EOS tokens), or None."""
+        return None if self.backend is None else (self.backend.to_str(), self.eos_tokens)
+
+    @classmethod
+    def from_spec(cls, spec: tuple[str, int] | None) -> "LengthMeter":
+        if spec is None:
+            return cls()
+        from tokenizers import Tokenizer
+
+        return cls(Tokenizer.from_str(spec[0]), spec[1])
+
+    def measure(self, texts: list[str], prompt: bool) -> list[int]:
+        """Lengths of `texts`; each distinct text is tokenized once, by the Rust batch encoder
+        (on every core, unless a worker pool already uses them: see engines/local.py), without
+        transformers' per-text Python wrapping."""
+        if self.backend is None:
+            return [len(t) for t in texts]
+        distinct = list(dict.fromkeys(texts))
+        lengths: dict[str, int] = {}
+        for start in range(0, len(distinct), TOKENIZE_BATCH):
+            chunk = distinct[start : start + TOKENIZE_BATCH]
+            for text, encoding in zip(chunk, self.backend.encode_batch(chunk, add_special_tokens=prompt)):
+                lengths[text] = len(encoding.ids)
+        return [lengths[t] for t in texts]
+
+
+def check_tokenizer_name(name: str | None) -> None:
+    """Fail at once on a tokenizer path that does not exist (the tokenizer itself loads beside the
+    first passes); a bare name is a Hub id, checked when it loads."""
+    looks_local = name and (name.startswith((".", "/", "~")) or name.count("/") > 1 or Path(name).expanduser().exists())
+    if looks_local and not Path(name).expanduser().is_dir():
+        raise ConfigError(f"--tokenizer {name!r}: no such folder (it should hold tokenizer.json or "
+                          "tokenizer_config.json)")
+
+
+def _load_tokenizer(name: str, trust_remote_code: bool):
+    try:
+        from transformers import AutoTokenizer
+    except ImportError:
+        raise MissingDependencyError("--tokenizer needs transformers: pip install 'stackpref'") from None
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(
+            f"--tokenizer {name!r}: cannot load it ({str(exc).splitlines()[0]}); pass a local folder "
+            "holding tokenizer.json / tokenizer_config.json, or a Hub name when online"
+        ) from None
+    if not getattr(tokenizer, "is_fast", False):
+        raise ConfigError(f"--tokenizer {name!r} has no fast (Rust) tokenizer; batched counting needs one")
+    return tokenizer

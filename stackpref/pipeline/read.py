@@ -1,0 +1,88 @@
+"""Pass 1 of a build: a worker reads one piece of a source, converts its HTML to Markdown, hashes
+every text, computes each question's LSH band keys, writes the rows to a spill file, and hands
+back only small keys (question hashes and bands, answer hashes, dates)."""
+
+from dataclasses import dataclass
+
+import polars as pl
+import pyarrow as pa
+
+from stackpref.output import storage
+from stackpref.schema import QUESTION
+from stackpref.sources.base import Piece
+from stackpref.sources.hub_layouts import looks_like_html
+from stackpref.steps import near_dup
+from stackpref.steps.clusters import band_keys_of
+from stackpref.steps.text import html_to_md, text_hash
+
+SPILL_COMPRESSION = "lz4"  # spill files are read once or twice: speed over size
+
+
+def to_markdown(texts: list[str | None], always_html: bool) -> list[str]:
+    """Dump bodies are HTML; table sources hold HTML or Markdown, converted only when HTML."""
+    return [
+        html_to_md(t) if t and (always_html or looks_like_html(t)) else (t or "").strip() for t in texts
+    ]
+
+
+def spill_batch(kind: str, batch: pa.RecordBatch | pa.Table, always_html: bool, path: str,
+                params: near_dup.MinHashParams | None, track_posts: bool) -> dict:
+    """Pass 1 for one batch of POSTS ('posts') or GIVEN_PAIRS ('pairs'); returns its keys. Post ids
+    come back only with `track_posts` (a site given in several dumps), to count what a newer dump
+    superseded or deleted."""
+    frame = pl.from_arrow(batch)
+    if kind == "posts":
+        body = pl.Series("body", to_markdown(frame["body"].to_list(), always_html))
+        frame = frame.with_columns(body)
+        is_question = frame["post_type"] == QUESTION
+        title = frame["title"].fill_null("").str.strip_chars()
+        text = pl.when(is_question & (title != "")).then(title + "\n\n" + body).otherwise(body).str.strip_chars()
+        frame = frame.with_columns(text=text)
+        frame = frame.with_columns(text_hash=pl.Series([text_hash(t) for t in frame["text"]], dtype=pl.Int64))
+        questions = frame.filter(is_question)
+        bands = band_keys_of(questions["text"].to_list(), params)
+        frame = frame.join(questions.select("post_id", "site", "source").with_columns(bands), how="left",
+                           on=["site", "post_id", "source"], maintain_order="left")
+        keys = {
+            "questions": questions.select("site", pl.col("post_id").alias("question_id"), "source", "text_hash")
+            .with_columns(bands),
+            "answers": frame.filter(~is_question).select("site", pl.col("parent_id").alias("question_id"),
+                                                         "text_hash"),
+        }
+        if track_posts:
+            keys["posts"] = frame.select("site", "post_id", "source")
+    else:
+        frame = frame.with_columns(
+            pl.Series("question", to_markdown(frame["question"].to_list(), always_html)),
+            pl.Series("chosen", to_markdown(frame["chosen"].to_list(), always_html)),
+            pl.Series("rejected", to_markdown(frame["rejected"].to_list(), always_html)),
+        )
+        frame = frame.with_columns(text=pl.col("question"))
+        questions = frame.unique(["site", "question_id"], keep="first", maintain_order=True)  # a row per pair
+        questions = questions.select("site", "question_id", "source").with_columns(
+            text_hash=pl.Series([text_hash(t) for t in questions["text"]], dtype=pl.Int64),
+            bands=band_keys_of(questions["text"].to_list(), params),
+        )
+        frame = frame.join(questions.select("site", "question_id", "text_hash", "bands"), on=["site", "question_id"],
+                           how="left", maintain_order="left")
+        keys = {"questions": questions}
+    storage.write_frame(frame, path, SPILL_COMPRESSION)
+    dates = frame.group_by("source").agg(first=pl.col("creation_date").min(),
+                                         last=pl.col("creation_date").max()).rows()
+    return {"kind": kind, "rows": frame.height, "dates": dates, **{k: v.to_arrow() for k, v in keys.items()}}
+
+
+@dataclass(frozen=True)
+class SpillTask:
+    """Read one piece of a source and spill it to `path`; `track_posts`: the site is given in several
+    dumps, so post ids come back to count what a newer dump superseded or deleted."""
+
+    piece: Piece
+    path: str
+    params: near_dup.MinHashParams | None
+    track_posts: bool
+
+    def run(self) -> dict:
+        kind, table, skipped = self.piece.read()
+        return {**spill_batch(kind, table, self.piece.html, self.path, self.params, self.track_posts),
+                "skipped": skipped}

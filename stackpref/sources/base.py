@@ -1,0 +1,73 @@
+"""What every source type says about itself, and the pieces it is read in.
+
+A source type is one class: how it is recognised (`claims`), how big it is (`text_bytes`, for the
+plan's bucket count), how the manifest describes it (`describe`), and the pieces it is read in
+(`pieces`). A piece is a small frozen dataclass whose `read()` returns one Arrow table of POSTS or
+GIVEN_PAIRS rows; the read pass wraps each piece in a spill task that any engine can run.
+"""
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import ClassVar, Protocol
+
+import pyarrow as pa
+
+from stackpref.output import storage
+
+CHUNK_BYTES = 1 << 20
+
+
+class Piece(Protocol):
+    """One unit of reading: `read()` -> (kind: 'posts' or 'pairs', table, skipped row counts)."""
+
+    kind: str  # 'posts' (POSTS rows) or 'pairs' (GIVEN_PAIRS rows)
+    html: bool  # bodies are HTML for sure (a dump), else converted only when they look like it
+
+    def read(self) -> tuple[str, pa.Table, dict[str, int]]: ...
+
+
+def file_chunks(location: str) -> Iterator[bytes]:
+    with storage.open_input(location) as handle:
+        while chunk := handle.read(CHUNK_BYTES):
+            yield chunk
+
+
+def file_sha256(location: str) -> str:
+    digest = hashlib.sha256()
+    for chunk in file_chunks(location):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Source:
+    """One input. `kind` names the type in the manifest; `dump` marks a site dump, of which a site
+    may be given several versions (the newest supersedes the older post by post)."""
+
+    location: str
+    site: str
+
+    kind: ClassVar[str]
+    dump: ClassVar[bool] = False
+
+    @classmethod
+    def claims(cls, name: str) -> bool:
+        """Whether a file of this name is this type of source (by its suffix)."""
+        return False
+
+    @classmethod
+    def from_file(cls, location: str) -> "Source":
+        raise NotImplementedError
+
+    def text_bytes(self) -> int:
+        """About how many bytes of text the source holds, without reading it."""
+        return storage.size(self.location)
+
+    def describe(self) -> dict:
+        """What the manifest records about this input."""
+        return {"kind": self.kind, "location": self.location, "site": self.site,
+                "bytes": storage.size(self.location), "sha256": file_sha256(self.location)}
+
+    def pieces(self) -> Iterator[Piece]:
+        raise NotImplementedError

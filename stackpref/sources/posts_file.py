@@ -1,0 +1,74 @@
+"""A plain Posts.xml: read in fixed byte ranges by the workers themselves, so the main process
+never moves the dump's bytes."""
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+
+from stackpref.output import storage
+from stackpref.schema import POSTS
+from stackpref.sources.base import Source
+from stackpref.sources.posts_xml import byte_ranges, parse_rows, range_rows
+from stackpref.sources.sites import site_host
+
+
+@dataclass(frozen=True)
+class PostsFragment:
+    """Whole rows of a dump (`first_line`: their line, or a function giving it), parsed where it runs."""
+
+    fragment: bytes
+    first_line: object
+    site: str
+    source: str
+    label: str
+    kind = "posts"
+    html = True
+
+    def read(self) -> tuple[str, pa.Table, dict[str, int]]:
+        skipped: Counter = Counter()
+        batches = list(parse_rows(self.fragment, self.first_line, site=self.site, source=self.source,
+                                  label=self.label, skipped=skipped))
+        return "posts", pa.Table.from_batches(batches, schema=POSTS), dict(skipped)
+
+
+@dataclass(frozen=True)
+class PostsRange:
+    """The rows whose `<row` starts in [start, end) of a Posts.xml."""
+
+    location: str
+    size: int
+    start: int
+    end: int
+    site: str
+    kind = "posts"
+    html = True
+
+    def read(self) -> tuple[str, pa.Table, dict[str, int]]:
+        with storage.open_input(self.location) as handle:
+            fragment, first_line = range_rows(handle, self.size, self.start, self.end, self.location)
+            return PostsFragment(fragment, first_line, self.site, self.location, self.location).read()
+
+
+@dataclass(frozen=True)
+class PostsXmlSource(Source):
+    kind = "posts_xml"
+    dump = True
+
+    @classmethod
+    def claims(cls, name: str) -> bool:
+        return name.lower().endswith(".xml")
+
+    @classmethod
+    def from_file(cls, location: str) -> "PostsXmlSource":
+        """The folder names the site (a local one after following links)."""
+        local = not storage.is_uri(location)
+        folder = Path(location).resolve().parent.name if local else storage.name(storage.parent(location))
+        return cls(location, site_host(folder))
+
+    def pieces(self) -> Iterator[PostsRange]:
+        size = storage.size(self.location)
+        for start, end in byte_ranges(size):
+            yield PostsRange(self.location, size, start, end, self.site)
