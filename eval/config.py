@@ -12,17 +12,19 @@ ENGINES = ("auto", "hf", "vllm")
 NEEDS = ("torch", "transformers", "peft", "evaluate", "matplotlib")  # checked before a run imports them
 
 
-def _opt(default, help: str):
-    return field(default=default, metadata={"help": help})
+def _opt(default, help: str, **metadata):
+    """A field with its help and what the command line needs beyond its type (see stackpref/options.py)."""
+    return field(default=default, metadata={"help": help, **metadata})
 
 
 @dataclass
 class EvalConfig:
     checkpoint: str = _opt(None, "LoRA adapter folder, merged model, or reward model (sequence classification).")
     data: str = _opt("stackpref-data", "A build folder, a Hub dataset repo, or a Parquet/JSONL file of pairs "
-                     "(prompt/chosen/rejected, or chosen/rejected dialogues sharing a prefix).")
+                     "(prompt/chosen/rejected, or chosen/rejected dialogues sharing a prefix).", aliases=("-d",))
     split: str = _opt("test", "Split of a build or repo to evaluate on (a file is taken whole).")
-    output: str | None = _opt(None, "Folder for report.json, report.md and the plots; default ./eval-<checkpoint>.")
+    output: str | None = _opt(None, "Folder for report.json, report.md and the plots; default ./eval-<checkpoint>.",
+                              aliases=("-o",))
     ref: str | None = _opt(None, "Reference for the implicit DPO reward: a model or adapter folder, or 'base' (the "
                            "adapter switched off). Default: the SFT adapter `train dpo` recorded, else the base.")
     beta: float | None = _opt(None, "DPO beta of the implicit reward; default: the checkpoint's train_config, else 0.1.")
@@ -46,8 +48,9 @@ class EvalConfig:
     temperature: float = _opt(0.0, "Sampling temperature; 0 is greedy decoding.")
     top_p: float = _opt(1.0, "Nucleus sampling mass (with temperature > 0).")
     generation_batch_size: int = _opt(16, "Prompts per generate call.")
-    engine: str = _opt("auto", "Generation engine: vllm (CUDA, vllm installed), hf, or auto (vllm when it can).")
-    trust_remote_code: bool = _opt(False, "Allow the model's own code to run (off unless asked for).")
+    engine: str = _opt("auto", "Generation engine: vllm (CUDA, vllm installed), hf, or auto (vllm when it can).",
+                       choices=ENGINES)
+    trust_remote_code: bool = _opt(False, "Allow the model's own code to run (off unless asked for).", flag=True)
 
     def __post_init__(self) -> None:
         if not self.checkpoint:
@@ -70,10 +73,3 @@ class EvalConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
-
-
-FIELDS = {f.name: f for f in dataclasses.fields(EvalConfig)}
-
-
-def field_help(name: str) -> str:
-    return FIELDS[name].metadata["help"]

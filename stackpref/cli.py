@@ -6,9 +6,10 @@ import json
 import click
 
 from stackpref._version import __version__
-from stackpref.config import ENGINES, field_help, parse_split
+from stackpref.config import BuildConfig
 from stackpref.errors import StackprefError
 from stackpref.eval import commands as eval_commands
+from stackpref.options import config_options
 from stackpref.training import commands as train_commands
 
 
@@ -36,42 +37,16 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("sources", nargs=-1)
-@click.option("--out", "-o", default=None, help=field_help("out") + " Default: ./stackpref-data.")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False),
               help="YAML file with any of these options (flags override it), or a build's manifest.json "
                    "to reproduce that build.")
-@click.option("--tokenizer", default=None, help=field_help("tokenizer"))
-@click.option("--max-prompt-tokens", type=int, default=None, help=field_help("max_prompt_tokens") + " Default 512.")
-@click.option("--max-length", type=int, default=None, help=field_help("max_length") + " Default 1024.")
-@click.option("--max-prompt-chars", type=int, default=None, help=field_help("max_prompt_chars") + " Default 2048.")
-@click.option("--max-length-chars", type=int, default=None, help=field_help("max_length_chars") + " Default 4096.")
-@click.option("--min-margin", type=int, default=None, help=field_help("min_margin") + " Default 1.")
-@click.option("--max-pairs-per-question", type=int, default=None,
-              help=field_help("max_pairs_per_question") + " Default 10.")
-@click.option("--seed", type=int, default=None, help=field_help("seed") + " Default 42.")
-@click.option("--split", "split_text", default=None, metavar="sft=F,train=F,test=F",
-              help=field_help("split") + " Default sft=0.4,train=0.5,test=0.1.")
-@click.option("--prompt-template", default=None,
-              help=field_help("prompt_template") + r" Default 'Question: {question}\n\nAnswer: '.")
-@click.option("--token-boundary/--no-token-boundary", default=None, help=field_help("token_boundary") + " Default on.")
-@click.option("--trust-remote-code", is_flag=True, default=None, help=field_help("trust_remote_code"))
-@click.option("--near-dup/--no-near-dup", default=None, help=field_help("near_dup") + " Default on.")
-@click.option("--near-dup-threshold", type=float, default=None, help=field_help("near_dup_threshold") + " Default 0.8.")
-@click.option("--near-dup-policy", type=click.Choice(["same-split", "keep-one"]), default=None,
-              help=field_help("near_dup_policy") + " Default same-split.")
-@click.option("--near-dup-ngram", type=int, default=None, help=field_help("near_dup_ngram") + " Default 5.")
-@click.option("--near-dup-bands", type=int, default=None, help=field_help("near_dup_bands") + " Default 14.")
-@click.option("--near-dup-rows", type=int, default=None, help=field_help("near_dup_rows") + " Default 8.")
-@click.option("--workers", "-j", type=int, default=None, help=field_help("workers"))
-@click.option("--tmp-dir", default=None, help=field_help("tmp_dir"))
-@click.option("--engine", type=click.Choice(ENGINES), default=None, help=field_help("engine") + " Default local.")
-@click.option("--ray-address", default=None, help=field_help("ray_address"))
+@config_options(BuildConfig, skip=("sources",))
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists (only once the new build succeeded).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
 @click.option("--push", "push_repo", metavar="REPO_ID", default=None,
               help="Then publish OUT to this Hub dataset repo, as `stackpref push OUT REPO_ID` does (token from "
                    "HF_TOKEN or the login cache; checked before the build starts).")
-def build(sources, out, config_file, split_text, overwrite, quiet, push_repo, **options) -> None:
+def build(sources, config_file, overwrite, quiet, push_repo, **options) -> None:
     """Build preference pairs and SFT rows from SOURCES into OUT.
 
     SOURCES are Posts.xml files, site .7z archives, folders of sites, Parquet/JSONL files in the
@@ -93,10 +68,7 @@ def build(sources, out, config_file, split_text, overwrite, quiet, push_repo, **
 
     if options.get("prompt_template") is not None:
         options["prompt_template"] = options["prompt_template"].encode().decode("unicode_escape")
-    config = resolve_config(
-        config_file, sources=list(sources) or None, out=out,
-        split=parse_split(split_text) if split_text else None, **options,
-    )
+    config = resolve_config(config_file, sources=list(sources) or None, **options)
     result = run_build(config, overwrite=overwrite, progress=not quiet)
     counts = result.manifest["counts"]["splits"]
     click.echo(

@@ -14,12 +14,29 @@ from stackpref.splits import QUESTION_SPLITS
 
 DEFAULT_TEMPLATE = "Question: {question}\n\nAnswer: "
 ENGINES = ("local", "ray")
+NEAR_DUP_POLICIES = ("same-split", "keep-one")
 # Options that say how a build runs, not what it makes: the same output whatever their values.
 RUN_OPTIONS = ("workers", "tmp_dir", "engine", "ray_address")
+DEFAULT_SPLIT = {"sft": 0.4, "train": 0.5, "test": 0.1}
 
 
-def _opt(default, help: str, **kwargs):
-    return field(default=default, metadata={"help": help}, **kwargs)
+def _opt(default, help: str, **metadata):
+    """A field with its help and what the command line needs beyond its type (see stackpref/options.py)."""
+    return field(default=default, metadata={"help": help, **metadata})
+
+
+def parse_split(text: str) -> dict[str, float]:
+    """`sft=0.4,train=0.5,test=0.1` -> dict; the config validates names and sum."""
+    fractions = {}
+    for part in text.split(","):
+        name, sep, value = part.partition("=")
+        try:
+            fractions[name.strip()] = float(value)
+        except ValueError:
+            raise ConfigError(f"--split: {part!r} is not NAME=FRACTION (e.g. sft=0.4,train=0.5,test=0.1)") from None
+        if not sep:
+            raise ConfigError(f"--split: {part!r} is not NAME=FRACTION (e.g. sft=0.4,train=0.5,test=0.1)")
+    return fractions
 
 
 @dataclass
@@ -29,7 +46,8 @@ class BuildConfig:
         "stack-exchange-paired or -preferences layout (local paths or URIs such as s3://...), or Hub "
         "dataset ids. None: the bundled sample.",
     )
-    out: str = _opt("stackpref-data", "Output folder, a local path or a URI (s3://...); written atomically.")
+    out: str = _opt("stackpref-data", "Output folder, a local path or a URI (s3://...); written atomically.",
+                    aliases=("-o",))
     prompt_template: str = _opt(DEFAULT_TEMPLATE, "Prompt template; must contain {question} (title + body).")
     token_boundary: bool = _opt(
         True,
@@ -40,7 +58,8 @@ class BuildConfig:
     max_pairs_per_question: int = _opt(10, "Most pairs kept per question, picked with --seed.")
     seed: int = _opt(42, "Seed for the split assignment and the pair sampling.")
     tokenizer: str | None = _opt(None, "Tokenizer (local path, or Hub name when online) for token lengths.")
-    trust_remote_code: bool = _opt(False, "Allow the tokenizer's own code to run (off unless asked for).")
+    trust_remote_code: bool = _opt(False, "Allow the tokenizer's own code to run (off unless asked for).",
+                                   flag=True)
     max_prompt_tokens: int = _opt(512, "Drop questions whose prompt is longer (tokens, with --tokenizer).")
     max_length: int = _opt(1024, "Drop responses whose prompt + response + EOS is longer (tokens).")
     max_prompt_chars: int = _opt(2048, "Prompt limit in characters when no tokenizer is given.")
@@ -48,6 +67,7 @@ class BuildConfig:
     split: dict[str, float] = _opt(
         None, "Fractions of question clusters per split: sft (SFT train), train (pairs train), test "
         "(held out from both).",
+        parse=parse_split, metavar="sft=F,train=F,test=F", shown_default=DEFAULT_SPLIT,
     )
     near_dup: bool = _opt(True, "Cluster near-duplicate questions (MinHash + LSH, verified by true Jaccard).")
     near_dup_threshold: float = _opt(0.8, "Least word-shingle Jaccard for two questions (or two answers of "
@@ -55,22 +75,23 @@ class BuildConfig:
     near_dup_policy: str = _opt(
         "same-split", "same-split: keep every question of a cluster, all in one split (their answers differ); "
         "keep-one: keep only the question with the most answers, drop the rest.",
+        choices=NEAR_DUP_POLICIES,
     )
     near_dup_ngram: int = _opt(5, "Words per shingle.")
     near_dup_bands: int = _opt(14, "LSH bands; bands x rows MinHash permutations.")
     near_dup_rows: int = _opt(8, "Rows (permutations) per LSH band.")
-    workers: int = _opt(0, "Worker processes; 0: one per core. Does not change the output.")
+    workers: int = _opt(0, "Worker processes; 0: one per core. Does not change the output.", aliases=("-j",))
     tmp_dir: str | None = _opt(None, "Folder for spill files (default: beside the output), a local path or a "
                                "URI (s3://...). Needs about twice the input's text size free; on a Ray cluster "
                                "it must be storage every node reaches.")
     engine: str = _opt("local", "local: worker processes on this machine; ray: tasks on a Ray cluster (the "
-                       "[ray] extra). Does not change the output.")
+                       "[ray] extra). Does not change the output.", choices=ENGINES)
     ray_address: str | None = _opt(None, "Ray cluster to run on (`auto`, or ray://HOST:PORT); default: start a "
                                    "Ray instance on this machine. Only with --engine ray.")
 
     def __post_init__(self) -> None:
         if self.split is None:
-            self.split = {"sft": 0.4, "train": 0.5, "test": 0.1}
+            self.split = dict(DEFAULT_SPLIT)
         self.sources = [str(s) for s in self.sources]
         self.validate()
 
@@ -94,8 +115,8 @@ class BuildConfig:
             raise ConfigError(
                 f"split must name exactly {', '.join(QUESTION_SPLITS)}; got {', '.join(self.split) or 'nothing'}"
             )
-        if self.near_dup_policy not in ("same-split", "keep-one"):
-            raise ConfigError(f"near_dup_policy must be same-split or keep-one; got {self.near_dup_policy!r}")
+        if self.near_dup_policy not in NEAR_DUP_POLICIES:
+            raise ConfigError(f"near_dup_policy must be {' or '.join(NEAR_DUP_POLICIES)}; got {self.near_dup_policy!r}")
         if self.engine not in ENGINES:
             raise ConfigError(f"engine must be one of {', '.join(ENGINES)}; got {self.engine!r}")
         if self.ray_address and self.engine != "ray":
@@ -121,20 +142,6 @@ FIELDS = {f.name: f for f in dataclasses.fields(BuildConfig)}
 
 def field_help(name: str) -> str:
     return FIELDS[name].metadata["help"]
-
-
-def parse_split(text: str) -> dict[str, float]:
-    """`sft=0.4,train=0.5,test=0.1` -> dict; the config validates names and sum."""
-    fractions = {}
-    for part in text.split(","):
-        name, sep, value = part.partition("=")
-        try:
-            fractions[name.strip()] = float(value)
-        except ValueError:
-            raise ConfigError(f"--split: {part!r} is not NAME=FRACTION (e.g. sft=0.4,train=0.5,test=0.1)") from None
-        if not sep:
-            raise ConfigError(f"--split: {part!r} is not NAME=FRACTION (e.g. sft=0.4,train=0.5,test=0.1)")
-    return fractions
 
 
 def load_config_file(path: str | Path) -> dict:

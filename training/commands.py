@@ -1,62 +1,21 @@
-"""`stackpref train sft|dpo`: one flag per TrainConfig field that applies to the stage, generated from
-the dataclass so help texts and defaults live in one place. No torch is imported until a run starts."""
-
-import types
-import typing
+"""`stackpref train sft|dpo`: one flag per TrainConfig field that applies to the stage, made from the
+dataclass (stackpref/options.py) so help texts and defaults live in one place. No torch is imported
+until a run starts."""
 
 import click
-from stackpref.training.config import FIELDS, field_help
+from stackpref.training.config import FIELDS, TrainConfig
 
-_SPELLED_OUT = ("stage", "data", "model", "output", "sft")  # given short flags in _common
+from stackpref.options import config_options
 
-
-def _click_type(annotation):
-    """(click type, multiple) for a dataclass annotation such as `int | None` or `list[str]`."""
-    args = [a for a in typing.get_args(annotation) if a is not type(None)]
-    base = args[0] if isinstance(annotation, types.UnionType) and len(args) == 1 else annotation
-    if typing.get_origin(base) is list:
-        return str, True
-    return base, False
+_recipe = click.option("--recipe", "-r", default=None,
+                       help="A recipe YAML (path, or the name of a shipped one: tiny-cpu, llama2-7b-sft, "
+                            "llama2-7b-dpo); flags override it.")
+_resume = click.option("--resume", is_flag=True, help="Continue from the last checkpoint in OUTPUT/checkpoints.")
 
 
-def _field_options(stage: str):
-    """click options for every config field of `stage`; all default to None so the recipe shows through."""
-    def decorate(command):
-        for f in reversed(FIELDS.values()):
-            if f.name in _SPELLED_OUT or stage not in f.metadata["stages"]:
-                continue
-            flag = f.name.replace("_", "-")
-            kind, multiple = _click_type(f.type)
-            shown = ", ".join(f.default) if isinstance(f.default, tuple) else f.default
-            default_text = f" Default: {shown}." if f.default not in (None, ()) else ""
-            if kind is bool:
-                command = click.option(f"--{flag}/--no-{flag}", f.name, default=None,
-                                       help=field_help(f.name) + default_text)(command)
-            else:
-                command = click.option(f"--{flag}", f.name, type=kind, multiple=multiple,
-                                       default=None, help=field_help(f.name) + default_text)(command)
-        return command
-    return decorate
-
-
-def _common(stage: str):
-    def decorate(command):
-        options = [
-            click.option("--data", "-d", default=None, help=field_help("data") + " Default: ./stackpref-data."),
-            click.option("--model", "-m", default=None, help=field_help("model")),
-            click.option("--output", "-o", default=None, help=field_help("output")),
-            click.option("--recipe", "-r", default=None,
-                         help="A recipe YAML (path, or the name of a shipped one: tiny-cpu, llama2-7b-sft, "
-                              "llama2-7b-dpo); flags override it."),
-            click.option("--resume", is_flag=True, help="Continue from the last checkpoint in OUTPUT/checkpoints."),
-        ]
-        if stage == "dpo":
-            options.insert(2, click.option("--sft", default=None, help=field_help("sft")))
-        command = _field_options(stage)(command)
-        for option in reversed(options):
-            command = option(command)
-        return command
-    return decorate
+def _fields_of(stage: str) -> list[str]:
+    """The config fields that apply to `stage`, less `stage` itself (the command sets it)."""
+    return [name for name, f in FIELDS.items() if stage in f.metadata["stages"] and name != "stage"]
 
 
 @click.group()
@@ -67,14 +26,14 @@ def train() -> None:
 def _run(stage: str, recipe, resume, options) -> None:
     from stackpref.training import train as run_train
 
-    options = {k: (list(v) if isinstance(v, tuple) else v) for k, v in options.items()}
-    options = {k: v for k, v in options.items() if v not in (None, [])}
     out = run_train(stage, recipe=recipe, resume=resume, **options)
     click.echo(f"wrote {out}: adapter, tokenizer, train_config.yaml, metrics.jsonl, run.json")
 
 
 @train.command()
-@_common("sft")
+@_recipe
+@_resume
+@config_options(TrainConfig, only=_fields_of("sft"))
 def sft(recipe, resume, **options) -> None:
     """Supervised fine-tuning on sft/train (loss on the completion only), evaluated on sft/test.
 
@@ -85,7 +44,9 @@ def sft(recipe, resume, **options) -> None:
 
 
 @train.command()
-@_common("dpo")
+@_recipe
+@_resume
+@config_options(TrainConfig, only=_fields_of("dpo"))
 def dpo(recipe, resume, **options) -> None:
     """DPO on pairs/train, evaluated on pairs/test, starting from the SFT adapter (--sft), which is also
     the reference model.

@@ -21,20 +21,24 @@ TINY = "tiny"  # `--model tiny`: a random-init Llama built under the output (see
 CONFIG_FILE = "train_config.yaml"
 
 
-def _opt(default, help: str, stages: tuple[str, ...] = STAGES):
-    return field(default=default, metadata={"help": help, "stages": stages})
+def _opt(default, help: str, stages: tuple[str, ...] = STAGES, **metadata):
+    """A field with its help, the stages it applies to, and what the command line needs beyond its type
+    (see stackpref/options.py)."""
+    return field(default=default, metadata={"help": help, "stages": stages, **metadata})
 
 
 @dataclass
 class TrainConfig:
     stage: str = _opt("sft", "sft or dpo (set by the command).")
-    data: str = _opt("stackpref-data", "A stackpref build folder or a Hub dataset id in its layout.")
+    data: str = _opt("stackpref-data", "A stackpref build folder or a Hub dataset id in its layout.",
+                     aliases=("-d",))
     model: str | None = _opt(
         None, "Base model: a local folder, a Hub id already in the local cache, or 'tiny' (a random-init "
         "2-layer Llama with a tokenizer trained on the data, built under the output; no download). "
-        "dpo default: the base of the --sft run.",
+        "dpo default: the base of the --sft run.", aliases=("-m",),
     )
-    output: str | None = _opt(None, "Folder for the adapter, checkpoints, metrics.jsonl and train_config.yaml.")
+    output: str | None = _opt(None, "Folder for the adapter, checkpoints, metrics.jsonl and train_config.yaml.",
+                              aliases=("-o",))
     sft: str | None = _opt(None, "The `train sft` output to start from; it is also the reference model.", ("dpo",))
     load_in_4bit: bool = _opt(True, "Load the base in 4-bit NF4 with double quantization (QLoRA).")
     lora_r: int = _opt(16, "LoRA rank.", ("sft",))
@@ -160,10 +164,6 @@ def resolve(stage: str, recipe: str | None = None, **overrides) -> TrainConfig:
         return TrainConfig(stage=stage, **values)
     except TypeError as exc:
         raise ConfigError(f"bad training option: {exc}") from None
-
-
-def field_help(name: str) -> str:
-    return FIELDS[name].metadata["help"]
 
 
 def save(config: TrainConfig, folder: Path) -> Path:
