@@ -1,4 +1,4 @@
-"""Near-duplicate questions: stackpref.steps.near_dup against datasketch, side by side on one corpus.
+"""Near-duplicate questions: the build's clustering against datasketch, side by side on one corpus.
 
     python benchmarks/make_corpus.py --out /tmp/corpus-500m --size-mb 500
     python benchmarks/near_dup.py --corpus /tmp/corpus-500m [--limit 50000]
@@ -9,7 +9,10 @@ Parsing and conversion are not timed. Then, on the same texts and with the same 
 (word 5-grams of normalize_for_hash(text).split(), 14 bands x 8 rows = 112 permutations, merge
 when the true shingle Jaccard >= 0.8):
 
-  stackpref   stackpref.steps.near_dup.near_duplicate_clusters(texts, MinHashParams())
+  stackpref   stackpref.steps.clusters.cluster_texts(texts, MinHashParams()): exactly what a build runs
+              on the questions of one bucket (pass 1's text hash and band keys, then pass 3's
+              verified_clusters: equal hashes, LSH candidates screened by length and verified by
+              their true Jaccard, union-find)
   datasketch  the same shingles as UTF-8 bytes; MinHash.bulk (num_perm=112, its update_batch on
               each text, permutations shared), MinHashLSH(num_perm=112, params=(14, 8)) insert of
               every text then query of every text; candidates verified with the true Jaccard of
@@ -48,7 +51,8 @@ from pathlib import Path
 import numpy as np
 from lxml import etree
 
-from stackpref.steps.near_dup import MinHashParams, candidate_pairs, near_duplicate_clusters, pair_jaccard, union_find
+from stackpref.steps.clusters import cluster_texts
+from stackpref.steps.near_dup import MinHashParams, candidate_pairs, pair_jaccard, union_find
 from stackpref.steps.text import html_to_md, normalize_for_hash
 
 
@@ -181,7 +185,7 @@ def main(argv=None) -> None:
             best = min(best, time.perf_counter() - began)
         return (best, *result)
 
-    runs = [("stackpref.steps.near_dup", *timed(near_duplicate_clusters, texts, params))]
+    runs = [("stackpref (build's path)", *timed(cluster_texts, texts, params))]
     if not args.skip_datasketch:
         import datasketch
 

@@ -17,12 +17,12 @@ from stackpref.steps.near_dup import (
     band_keys,
     candidate_pairs,
     jaccard,
-    near_duplicate_clusters,
     pair_jaccard,
     shingle_hashes,
     signatures,
     union_find,
 )
+from stackpref.steps.clusters import cluster_texts
 from stackpref.steps.text import html_to_md, normalize_for_hash
 
 SHARED_SITES = Path(__file__).resolve().parents[2] / "shared" / "data" / "stackexchange"
@@ -295,13 +295,14 @@ def test_near_duplicates_merge_and_unrelated_texts_stay_apart():
             changed[i] = "zz" + changed[i]
         texts.append(" ".join(changed))
         assert jaccard(shingle_hashes(texts[base], 5), shingle_hashes(texts[-1], 5)) >= 0.85
-    texts.append(texts[5].upper().replace(" ", "  "))  # case and spacing only
-    texts += ["", "   "]  # no shingles: never a candidate, never merged
+    texts.append(texts[5].upper().replace(" ", "  "))  # case and spacing only: the same text hash
+    texts += ["", "   "]  # no shingles: never an LSH candidate; equal after normalization, so one hash
 
-    labels, stats = near_duplicate_clusters(texts, MinHashParams())
+    labels, stats = cluster_texts(texts, MinHashParams())
     assert labels.dtype == np.int64
-    assert labels.tolist() == list(range(12)) + [2, 5, 9, 5, 16, 17]
-    assert stats == {"documents": 18, "candidate_pairs": 5, "verified_pairs": 5, "clusters_merged": 3,
+    assert labels.tolist() == list(range(12)) + [2, 5, 9, 5, 16, 16]
+    # Candidates exclude pairs already joined by their hash (5 and its case-only copy, the two empties).
+    assert stats == {"documents": 18, "candidate_pairs": 4, "verified_pairs": 4, "clusters_merged": 4,
                      "largest_cluster": 3}
 
 
@@ -313,16 +314,16 @@ def test_candidates_that_fail_verification_do_not_merge():
     assert 0.55 < j < 0.7
     # 20 bands of 2 rows make a J=0.6 pair a candidate with probability 1 - 0.64^20 > 0.9999.
     loose = MinHashParams(bands=20, rows=2, threshold=0.8)
-    labels, stats = near_duplicate_clusters(texts, loose)
+    labels, stats = cluster_texts(texts, loose)
     assert stats["candidate_pairs"] >= 1 and stats["verified_pairs"] == 0
     assert labels.tolist() == [0, 1, 2]
     # The same pair merges once the threshold admits it: verification, not LSH, decided.
-    labels, stats = near_duplicate_clusters(texts, MinHashParams(bands=20, rows=2, threshold=0.55))
+    labels, stats = cluster_texts(texts, MinHashParams(bands=20, rows=2, threshold=0.55))
     assert labels.tolist() == [0, 0, 2] and stats["verified_pairs"] == 1
 
 
 def test_no_texts():
-    labels, stats = near_duplicate_clusters([], MinHashParams())
+    labels, stats = cluster_texts([], MinHashParams())
     assert labels.shape == (0,) and stats["documents"] == 0 and stats["largest_cluster"] == 0
     assert signatures([], MinHashParams()).shape == (0, 112)
 
@@ -376,7 +377,7 @@ def test_real_questions_planted_near_duplicates_are_found():
     truth = pair_jaccard(texts, np.array(planted), params.ngram)
     assert truth.min() >= 0.8 and truth.max() < 1 and np.median(truth) >= 0.85, truth
 
-    labels, stats = near_duplicate_clusters(texts, params)
+    labels, stats = cluster_texts(texts, params)
     recall = np.mean([labels[a] == labels[b] for a, b in planted])
     assert recall >= 0.9, (recall, stats)
     # Every other pair that ended in one cluster is a real near duplicate by its true Jaccard.

@@ -8,6 +8,7 @@ import polars as pl
 from stackpref._version import __version__
 from stackpref.config import BuildConfig
 from stackpref.pipeline.funnel import Funnel
+from stackpref.steps.near_dup import MINHASH_VERSION
 from stackpref.steps.text import NORMALIZATION_VERSION
 
 SCORING = (
@@ -62,6 +63,7 @@ def render(*, config: BuildConfig, inputs: list[dict], funnel: Funnel, written: 
         "inputs": inputs,
         "scoring": SCORING,
         "normalization": NORMALIZATION_VERSION,
+        "minhash": MINHASH_VERSION if config.near_dup else None,
         "length_unit": length_unit,
         "counts": {
             "funnel": funnel.to_dict(),

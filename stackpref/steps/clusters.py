@@ -14,6 +14,7 @@ import polars as pl
 
 from stackpref.steps import near_dup
 from stackpref.steps.bucket import Bucket, Context
+from stackpref.steps.text import text_hash
 
 # Word counts bound the Jaccard (J <= shorter/longer); the slack covers texts with repeated shingles.
 _LENGTH_SLACK = 0.9
@@ -53,6 +54,18 @@ def verified_clusters(texts: pl.Series, hashes: np.ndarray, bands: pl.Series,
         edges.append(found[similar])
     labels = near_dup.union_find(n, np.concatenate(edges).astype(np.int64))
     return labels, {"candidate_pairs": candidates, "verified_pairs": verified}
+
+
+def cluster_texts(texts: list[str], params: near_dup.MinHashParams) -> tuple[np.ndarray, dict]:
+    """What a build does to the questions of one bucket, from their texts: the pass-1 keys (text
+    hash, band keys), then `verified_clusters`. Labels, and stats: documents, candidate_pairs,
+    verified_pairs, clusters_merged (clusters of 2+ texts), largest_cluster. For benchmarks and tests."""
+    series = pl.Series("text", texts, dtype=pl.String)
+    hashes = np.array([text_hash(t) for t in texts], dtype=np.int64)
+    labels, stats = verified_clusters(series, hashes, band_keys_of(texts, params), params)
+    sizes = np.bincount(labels, minlength=len(texts))
+    return labels, {"documents": len(texts), **stats, "clusters_merged": int((sizes > 1).sum()),
+                    "largest_cluster": int(sizes.max()) if len(texts) else 0}
 
 
 def cluster_id(hashes: pl.Series) -> pl.Series:

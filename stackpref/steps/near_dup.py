@@ -1,6 +1,6 @@
-"""Near-duplicate questions by MinHash + LSH, vectorized with numpy, deterministic, no torch.
+"""The MinHash + LSH math of near-duplicate questions, vectorized with numpy, deterministic, no torch.
 
-The flow of `near_duplicate_clusters`:
+The flow (steps/clusters.py runs it: `band_keys_of` in pass 1, `verified_clusters` in pass 3):
 
     text ─> words ─> word 5-gram hashes ─> 112 MinHash values ─> 14 band keys ─> candidate pairs
          ─> true Jaccard >= threshold (verified pairs) ─> connected components (clusters)
@@ -58,12 +58,6 @@ BUCKET_WINDOW = 64
 
 # Texts per batch inside `signatures`: bounds the memory of the flattened shingles (a few MB).
 DOC_BATCH = 2048
-
-# near_duplicate_clusters keeps the shingles of the signature pass for verification while they
-# take at most this much memory (32M shingles, e.g. 250k texts of 130 words); past it, the texts
-# in candidate pairs are shingled again (measured: half the time of a run where most texts have
-# a near duplicate, little where few do).
-SHINGLE_CACHE_BYTES = 256 << 20
 
 # Set lookups per step of `_pair_jaccard` (512 KB arrays): bounds its memory on many pairs and
 # keeps each step's arrays in cache (measured 1.5x faster than 1M lookups a step).
@@ -319,17 +313,11 @@ def signatures(texts: Sequence[str], params: MinHashParams) -> np.ndarray:
     keys are SENTINEL too and `candidate_pairs` never pairs it.
     """
     out = np.empty((len(texts), params.num_perm), dtype=np.uint64)
-    for lo, sigs, _, _ in _signature_batches(texts, params):
-        out[lo : lo + len(sigs)] = sigs
-    return out
-
-
-def _signature_batches(texts: Sequence[str], params: MinHashParams):
-    """(first index, signatures, shingle hashes, offsets) of DOC_BATCH texts at a time."""
     a, b = _permutations(params)
-    for lo in range(0, len(texts), DOC_BATCH):
+    for lo in range(0, len(texts), DOC_BATCH):  # DOC_BATCH texts at a time bounds the shingles in memory
         hashes, offsets = _shingle_batch(texts[lo : lo + DOC_BATCH], params.ngram)
-        yield lo, _minhash(hashes, offsets, a, b), hashes, offsets
+        out[lo : lo + DOC_BATCH] = _minhash(hashes, offsets, a, b)
+    return out
 
 
 def band_keys(sigs: np.ndarray, params: MinHashParams) -> np.ndarray:
@@ -440,15 +428,6 @@ def pair_jaccard(texts: Sequence[str], pairs: np.ndarray, ngram: int) -> np.ndar
     return _pair_jaccard(np.searchsorted(docs, pairs), hashes, offsets)
 
 
-def _gather(hashes: np.ndarray, offsets: np.ndarray, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The flattened shingles of `docs` only, as (hashes, offsets)."""
-    lengths = offsets[docs + 1] - offsets[docs]
-    sub_offsets = np.zeros(len(docs) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=sub_offsets[1:])
-    index = np.repeat(offsets[docs] - sub_offsets[:-1], lengths) + np.arange(int(sub_offsets[-1]))
-    return hashes[index], sub_offsets
-
-
 def _pair_jaccard(pairs: np.ndarray, hashes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """Jaccard of pairs of the texts of flattened shingles (hashes, offsets; repeats allowed).
 
@@ -538,44 +517,3 @@ def union_find(n: int, pairs: np.ndarray) -> np.ndarray:
             if np.array_equal(grand, parent):
                 break
             parent = grand
-
-
-def near_duplicate_clusters(texts: Sequence[str], params: MinHashParams = MinHashParams()) -> tuple[np.ndarray, dict]:
-    """Cluster near-duplicate texts: labels (int64, the smallest index of each text's cluster) and stats.
-
-    Candidates from LSH are merged only when their true shingle Jaccard is >= params.threshold, so
-    a band collision between texts that are merely similar never joins them. Stats: documents,
-    candidate_pairs, verified_pairs, clusters_merged (clusters of 2+ texts), largest_cluster.
-    """
-    n = len(texts)
-    keys = np.empty((n, params.bands), dtype=np.uint64)
-    kept, kept_count = [], 0  # the shingles of the signature pass, while SHINGLE_CACHE_BYTES allows
-    for lo, sigs, hashes, offsets in _signature_batches(texts, params):
-        keys[lo : lo + len(sigs)] = band_keys(sigs, params)  # 112 bytes a text, not 896
-        if kept is not None:
-            kept.append((hashes, offsets[:-1] + kept_count))
-            kept_count += len(hashes)
-            if kept_count * 8 > SHINGLE_CACHE_BYTES:
-                kept = None  # verification will shingle the texts it needs again
-    candidates = candidate_pairs(keys)
-    if kept is None:
-        similarity = pair_jaccard(texts, candidates, params.ngram)
-    elif len(candidates):
-        docs = _sorted_unique(candidates.ravel())
-        all_hashes = np.concatenate([h for h, _ in kept])
-        all_offsets = np.append(np.concatenate([o for _, o in kept]), len(all_hashes))
-        hashes, offsets = _gather(all_hashes, all_offsets, docs)
-        similarity = _pair_jaccard(np.searchsorted(docs, candidates), hashes, offsets)
-    else:
-        similarity = np.empty(0)
-    verified = candidates[similarity >= params.threshold]
-    labels = union_find(n, verified)
-    sizes = np.bincount(labels, minlength=n)
-    stats = {
-        "documents": n,
-        "candidate_pairs": len(candidates),
-        "verified_pairs": len(verified),
-        "clusters_merged": int((sizes > 1).sum()),
-        "largest_cluster": int(sizes.max()) if n else 0,
-    }
-    return labels, stats
