@@ -79,13 +79,17 @@ def make_input(folder: Path, size_mb: int) -> tuple[Path, int]:
 
     import polars as pl
 
-    from stackpref.pipeline.spill import to_markdown
-    from stackpref.sources import resolve
+    from stackpref.pipeline.read import to_markdown
+    from stackpref.sources.posts_xml import read_posts_xml
+    from stackpref.sources.sites import site_host
 
     corpus = folder / "corpus"
     subprocess.run([sys.executable, str(Path(__file__).parent / "make_corpus.py"), "--out", str(corpus),
                     "--size-mb", str(size_mb), "--quiet"], check=True)
-    posts = pl.concat(pl.from_arrow(batch) for _, batch in resolve(str(corpus / "Posts.xml"))[0].batches(Counter()))
+    with open(corpus / "Posts.xml", "rb") as handle:
+        chunks = iter(lambda: handle.read(1 << 20), b"")
+        posts = pl.concat(pl.from_arrow(batch) for batch in read_posts_xml(chunks, site=site_host("corpus"), source="corpus",
+                                                                           skipped=Counter()))
     posts = posts.with_columns(pl.Series("body", to_markdown(posts["body"].to_list(), True)))
     questions = posts.filter(pl.col("post_type") == 1).select(
         "site", qid="post_id", date="creation_date", question=pl.col("title") + "\n\n" + pl.col("body"))

@@ -33,7 +33,7 @@ def child(engine: str, posts: str, out: str, workers: int) -> None:
     """Build in this process and print when each step began (seconds from the start)."""
     started = time.perf_counter()
     from stackpref.config import BuildConfig
-    from stackpref.pipeline import pipeline
+    import stackpref.pipeline.build as pipeline
 
     marks: list[tuple[str, float]] = []
 

@@ -6,24 +6,28 @@ TRL's `extract_prompt` splits them (a space just before the first difference goe
 responses, as a build's token-boundary option writes them), so DPOTrainer sees the same pairs.
 """
 
-from pathlib import Path
+import posixpath
 
 import polars as pl
+import pyarrow as pa
 import xxhash
 
 from stackpref.errors import InputError
+from stackpref.output import storage
+from stackpref.output.folder import BuildFolder
 
 TEXT = ("prompt", "chosen", "rejected")
 _REPO_ID = r"^[A-Za-z0-9][\w.-]*/[\w.-]+$"
 
 
 def load_pairs(data: str, split: str = "test", limit: int | None = None) -> pl.DataFrame:
-    """The pairs of `split` in `data` (a build folder or a Hub repo; a file is taken whole)."""
-    path = Path(data)
-    if path.is_dir():
-        frame = _read_build(path, split)
-    elif path.is_file():
-        frame = _read_file(path)
+    """The pairs of `split` in `data` (a build folder, local or at a URI such as s3://..., or a Hub
+    repo; a file is taken whole)."""
+    found = storage.kind(data)
+    if found == "dir":
+        frame = BuildFolder(data).frame("pairs", split)
+    elif found == "file":
+        frame = _read_file(data)
     elif pl.Series([data]).str.contains(_REPO_ID).item():
         frame = _read_repo(data, split)
     else:
@@ -36,30 +40,17 @@ def load_pairs(data: str, split: str = "test", limit: int | None = None) -> pl.D
     return frame
 
 
-def _read_build(path: Path, split: str) -> pl.DataFrame:
-    """The card's declared files when the folder is a stackpref build, else data/pairs/{split}-*.parquet."""
-    files = sorted((path / "data" / "pairs").glob(f"{split}-*.parquet"))
-    if (path / "README.md").is_file() and (path / "manifest.json").is_file():
-        from stackpref.output.validate import card_metadata, declared_data_files
-
-        patterns = declared_data_files(card_metadata(path), "pairs")
-        if split not in patterns:
-            raise InputError(f"{path}: the pairs config has no {split!r} split (it has {', '.join(patterns)})")
-        files = sorted(path.glob(patterns[split]))
-    if not files:
-        raise InputError(f"{path}: no pairs files for split {split!r} (expected data/pairs/{split}-*.parquet)")
-    return pl.read_parquet(files)
-
-
-def _read_file(path: Path) -> pl.DataFrame:
+def _read_file(location: str) -> pl.DataFrame:
+    suffix = posixpath.splitext(location)[1]
     try:
-        if path.suffix == ".parquet":
-            return pl.read_parquet(path)
-        if path.suffix in (".jsonl", ".json"):
-            return pl.read_ndjson(path)
-    except (pl.exceptions.PolarsError, OSError) as exc:
-        raise InputError(f"{path}: not readable as {path.suffix[1:]} ({str(exc).splitlines()[0]})") from None
-    raise InputError(f"{path}: pairs must be a .parquet or .jsonl file")
+        if suffix == ".parquet":
+            return storage.read_frame(location)
+        if suffix in (".jsonl", ".json"):
+            with storage.open_input(location) as handle:
+                return pl.read_ndjson(handle.read())
+    except (pl.exceptions.PolarsError, pa.ArrowException, OSError) as exc:
+        raise InputError(f"{location}: not readable as {suffix[1:]} ({str(exc).splitlines()[0]})") from None
+    raise InputError(f"{location}: pairs must be a .parquet or .jsonl file")
 
 
 def _read_repo(repo: str, split: str) -> pl.DataFrame:

@@ -81,11 +81,11 @@ def build(sources, config_file, overwrite, quiet, push_repo, **options) -> None:
 
 
 @cli.command()
-@click.argument("out", type=click.Path(exists=True, file_okay=False))
+@click.argument("out")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
 @click.option("--examples", type=int, default=3, show_default=True, help="How many example pairs to show.")
 def inspect(out, as_json, examples) -> None:
-    """Summarize a build in OUT: splits, counts per site, margin histogram, the leakage check
+    """Summarize a build in OUT (a folder or a URI such as s3://...): splits, counts per site, margin histogram, the leakage check
     (recomputed from the Parquet files), and a few example pairs."""
     from stackpref.output.inspection import print_summary, summarize
 

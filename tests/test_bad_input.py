@@ -6,48 +6,39 @@ Every input is hand-made here, small, in the real dump format (a UTF-8 BOM, the 
 """
 
 import time
-from html import escape
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from click.testing import CliRunner
+from helpers import XML_DECL, cli_build, dump_row, posts_xml
 
 import stackpref.pipeline.build  # noqa: F401  (imported up front so the timing test times the build, not imports)
-from stackpref.cli import cli
 from stackpref.errors import InputError, OutputExistsError, StackprefError
+
+pytestmark = pytest.mark.slow
 
 py7zr = pytest.importorskip("py7zr")
 
 BOTH_SPLITS = ["--split", "sft=0,train=0.5,test=0.5"]
-XML_DECL = '\ufeff<?xml version="1.0" encoding="utf-8"?>\n'
-
-
-def _row(**attrs: str) -> str:
-    """One dump line: attribute values escaped the way the dumps do it, newlines as `&#xA;`."""
-    def value(text: str) -> str:
-        return escape(text, quote=True).replace("\r", "&#xD;").replace("\n", "&#xA;")
-
-    return "  <row " + " ".join(f'{k}="{value(v)}"' for k, v in attrs.items()) + " />"
 
 
 ROWS = [
-    _row(Id="1", PostTypeId="1", AcceptedAnswerId="2", CreationDate="2020-03-01T10:00:00.000", Score="5",
+    dump_row(Id="1", PostTypeId="1", AcceptedAnswerId="2", CreationDate="2020-03-01T10:00:00.000", Score="5",
          ViewCount="210", Title="How long should bread dough rest before shaping?",
          Body="<p>My dough is sticky and tears when I shape it. How long should it rest first?</p>\n",
          OwnerUserId="7", Tags="<bread><dough>", AnswerCount="3", ContentLicense="CC BY-SA 4.0"),
-    _row(Id="2", PostTypeId="2", ParentId="1", CreationDate="2020-03-01T11:00:00.000", Score="12",
+    dump_row(Id="2", PostTypeId="2", ParentId="1", CreationDate="2020-03-01T11:00:00.000", Score="12",
          Body="<p>Rest it <strong>20 minutes</strong>, covered. The gluten relaxes and it stops tearing.</p>\n",
          OwnerUserId="8", ContentLicense="CC BY-SA 4.0"),
-    _row(Id="3", PostTypeId="2", ParentId="1", CreationDate="2020-03-01T12:00:00.000", Score="0",
+    dump_row(Id="3", PostTypeId="2", ParentId="1", CreationDate="2020-03-01T12:00:00.000", Score="0",
          Body="<p>Just knead in more flour until it stops sticking.</p>\n",
          OwnerUserId="9", ContentLicense="CC BY-SA 4.0"),
-    _row(Id="4", PostTypeId="2", ParentId="1", CreationDate="2020-03-02T08:30:00.000", Score="-2",
+    dump_row(Id="4", PostTypeId="2", ParentId="1", CreationDate="2020-03-02T08:30:00.000", Score="-2",
          Body="<p>Put it in the fridge overnight and shape it cold.</p>\n",
          OwnerDisplayName="guest", ContentLicense="CC BY-SA 4.0"),
 ]
-GOOD_POSTS = XML_DECL + "<posts>\n" + "\n".join(ROWS) + "\n</posts>\n"
+GOOD_POSTS = posts_xml(ROWS)
 
 
 def _write(path: Path, content: str | bytes) -> Path:
@@ -57,10 +48,6 @@ def _write(path: Path, content: str | bytes) -> Path:
     else:
         path.write_text(content, encoding="utf-8")
     return path
-
-
-def _build(src, out: Path, *extra: str):
-    return CliRunner().invoke(cli, ["build", str(src), "--out", str(out), "-q", *extra])
 
 
 def _leftovers(out: Path) -> list[Path]:
@@ -102,7 +89,7 @@ def test_good_posts_builds(tmp_path):
     """The hand-made file the bad cases are cut from is itself good."""
     src = _write(tmp_path / "cooking.stackexchange.com" / "Posts.xml", GOOD_POSTS)
     out = tmp_path / "out"
-    result = _build(src, out, *BOTH_SPLITS)
+    result = cli_build(src, out, *BOTH_SPLITS)
     assert result.exit_code == 0, result.output
     assert _read_pairs(out).num_rows == 3  # pm 3+1 (accepted), 0, -1: three pairs at margin >= 1
     assert _leftovers(out) == []
@@ -111,27 +98,27 @@ def test_good_posts_builds(tmp_path):
 # --- truncated and not-XML files ----------------------------------------------------------------
 
 
-def test_truncated_in_the_middle_of_a_row(tmp_path):
+def test_truncated_in_the_middle_of_adump_row(tmp_path):
     cut = GOOD_POSTS.index("tears when")  # inside the question's Body, on line 3
     src = _write(tmp_path / "site" / "Posts.xml", GOOD_POSTS[:cut])
     out = tmp_path / "out"
-    _assert_refused(_build(src, out), out, str(src), "line 3:", "not well-formed XML")
+    _assert_refused(cli_build(src, out), out, str(src), "line 3:", "not well-formed XML")
 
 
 def test_truncated_in_the_middle_of_a_row_says_truncated(tmp_path):
     cut = GOOD_POSTS.index("tears when")
     src = _write(tmp_path / "site" / "Posts.xml", GOOD_POSTS[:cut])
     out = tmp_path / "out"
-    _assert_refused(_build(src, out), out, str(src), "truncated")
+    _assert_refused(cli_build(src, out), out, str(src), "truncated")
 
 
-def test_truncated_after_a_complete_row(tmp_path):
+def test_truncated_after_a_completedump_row(tmp_path):
     """Cut after the last `<row .../>` line, before `</posts>`: every row parses, the end is missing."""
     text = GOOD_POSTS[: GOOD_POSTS.index("</posts>")]
     src = _write(tmp_path / "site" / "Posts.xml", text)
     out = tmp_path / "out"
     lines = text.count("\n") + 1
-    _assert_refused(_build(src, out), out, str(src), f"line {lines}:", "not well-formed XML", "truncated")
+    _assert_refused(cli_build(src, out), out, str(src), f"line {lines}:", "not well-formed XML", "truncated")
 
 
 def test_truncated_deep_in_a_big_file_names_the_right_line(tmp_path):
@@ -139,17 +126,17 @@ def test_truncated_deep_in_a_big_file_names_the_right_line(tmp_path):
     rows = []
     for i in range(1, 12_001):
         if i % 3 == 1:
-            rows.append(_row(Id=str(i), PostTypeId="1", Score="1", Title=f"Question number {i}",
+            rows.append(dump_row(Id=str(i), PostTypeId="1", Score="1", Title=f"Question number {i}",
                              Body=f"<p>Body of question {i}, padded with a few words of text.</p>"))
         else:
-            rows.append(_row(Id=str(i), PostTypeId="2", ParentId=str(i - (i - 1) % 3), Score=str(i % 5),
+            rows.append(dump_row(Id=str(i), PostTypeId="2", ParentId=str(i - (i - 1) % 3), Score=str(i % 5),
                              Body=f"<p>Answer {i} says something that might be useful.</p>"))
     text = XML_DECL + "<posts>\n" + "\n".join(rows) + "\n</posts>\n"
     cut = text.index('<row Id="9000"') + 30
     assert len(text[:cut].encode()) > 1 << 20  # past the first chunk
     src = _write(tmp_path / "site" / "Posts.xml", text[:cut])
     out = tmp_path / "out"
-    _assert_refused(_build(src, out), out, str(src), "line 9002:", "not well-formed XML")
+    _assert_refused(cli_build(src, out), out, str(src), "line 9002:", "not well-formed XML")
 
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "stackexchange"
@@ -167,26 +154,26 @@ def test_real_dump_cut_mid_row_names_the_line(tmp_path, site):
     src = _write(tmp_path / site / "Posts.xml", data[:cut])
     out = tmp_path / "out"
     line = data[:cut].count(b"\n") + 1
-    _assert_refused(_build(src, out), out, str(src), f"line {line}:", "not well-formed XML")
+    _assert_refused(cli_build(src, out), out, str(src), f"line {line}:", "not well-formed XML")
 
 
 def test_csv_named_posts_xml(tmp_path):
     src = _write(tmp_path / "site" / "Posts.xml", "Id,PostTypeId,Score,Body\n1,1,5,How long should dough rest?\n")
     out = tmp_path / "out"
-    _assert_refused(_build(src, out), out, str(src), "line 1:", "not well-formed XML")
+    _assert_refused(cli_build(src, out), out, str(src), "line 1:", "not well-formed XML")
 
 
 def test_csv_named_posts_xml_is_not_called_truncated(tmp_path):
     src = _write(tmp_path / "site" / "Posts.xml", "Id,PostTypeId,Score,Body\n1,1,5,How long should dough rest?\n")
     out = tmp_path / "out"
-    line = _assert_refused(_build(src, out), out, str(src), "not well-formed XML")
+    line = _assert_refused(cli_build(src, out), out, str(src), "not well-formed XML")
     assert "truncated" not in line.split(str(src), 1)[1]
 
 
 def test_bad_row_attribute_names_its_line(tmp_path):
     src = _write(tmp_path / "site" / "Posts.xml", GOOD_POSTS.replace('Id="3"', 'Id="three"'))
     out = tmp_path / "out"
-    _assert_refused(_build(src, out), out, str(src), "line 5:", "bad <row> attribute", "three")
+    _assert_refused(cli_build(src, out), out, str(src), "line 5:", "bad <row> attribute", "three")
 
 
 # --- entity bombs -------------------------------------------------------------------------------
@@ -210,7 +197,7 @@ def test_billion_laughs_is_refused_fast(tmp_path):
     src = _write(tmp_path / "site" / "Posts.xml", _billion_laughs())
     out = tmp_path / "out"
     start = time.perf_counter()
-    result = _build(src, out)
+    result = cli_build(src, out)
     elapsed = time.perf_counter() - start
     _assert_refused(result, out, str(src), "line 2:", "DTD")
     assert elapsed < 2.0, f"took {elapsed:.1f}s"
@@ -221,7 +208,7 @@ def test_billion_laughs_inside_a_7z_is_refused(tmp_path):
     _write_7z(src, [("Posts.xml", _billion_laughs().encode())])
     out = tmp_path / "out"
     start = time.perf_counter()
-    result = _build(src, out)
+    result = cli_build(src, out)
     assert time.perf_counter() - start < 2.0
     _assert_refused(result, out, f"{src}:Posts.xml", "DTD")
 
@@ -233,7 +220,7 @@ def test_billion_laughs_behind_a_long_prolog_is_refused_fast(tmp_path):
     src = _write(tmp_path / "site" / "Posts.xml", text)
     out = tmp_path / "out"
     start = time.perf_counter()
-    result = _build(src, out)
+    result = cli_build(src, out)
     elapsed = time.perf_counter() - start
     _assert_refused(result, out, str(src))
     assert elapsed < 2.0, f"took {elapsed:.1f}s"
@@ -253,21 +240,21 @@ def _entity_posts() -> str:
 def test_dtd_with_an_entity_is_refused(tmp_path):
     src = _write(tmp_path / "site" / "Posts.xml", XML_DECL + _entity_posts())
     out = tmp_path / "out"
-    _assert_refused(_build(src, out, *BOTH_SPLITS), out, str(src), "line 2:", "DTD")
+    _assert_refused(cli_build(src, out, *BOTH_SPLITS), out, str(src), "line 2:", "DTD")
 
 
 def test_dtd_behind_a_long_prolog_is_refused(tmp_path):
     text = XML_DECL + "<!--" + "x" * (1 << 20) + "-->\n" + _entity_posts()
     src = _write(tmp_path / "site" / "Posts.xml", text)
     out = tmp_path / "out"
-    _assert_refused(_build(src, out, *BOTH_SPLITS), out, str(src), "no element in the first")
+    _assert_refused(cli_build(src, out, *BOTH_SPLITS), out, str(src), "no element in the first")
 
 
 def test_dtd_in_utf16_is_refused(tmp_path):
     src = tmp_path / "site" / "Posts.xml"
     _write(src, ('<?xml version="1.0" encoding="utf-16"?>\n' + _entity_posts()).encode("utf-16"))
     out = tmp_path / "out"
-    _assert_refused(_build(src, out, *BOTH_SPLITS), out, str(src), "UTF-16")
+    _assert_refused(cli_build(src, out, *BOTH_SPLITS), out, str(src), "UTF-16")
 
 
 # --- .7z archives -------------------------------------------------------------------------------
@@ -313,7 +300,7 @@ def test_7z_member_climbing_out_is_refused(tmp_path, monkeypatch, members):
     src = _write_7z(tmp_path / "in" / "cooking.stackexchange.com.7z", members)
     out = tmp_path / "out"
     bad = next(name for name, _ in members if ".." in name or name.startswith("/"))
-    _assert_refused(_build(src, out), out, str(src), "climbs out", repr(bad.replace("\\", "/")))
+    _assert_refused(cli_build(src, out), out, str(src), "climbs out", repr(bad.replace("\\", "/")))
     assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == [
         "in", "in/cooking.stackexchange.com.7z", "work"
     ]
@@ -325,7 +312,7 @@ def test_good_7z_builds_without_extracting(tmp_path, monkeypatch):
     monkeypatch.chdir(work)
     archive = _write_7z(tmp_path / "cooking.stackexchange.com.7z", [("Posts.xml", GOOD_POSTS.encode())])
     out = tmp_path / "from7z"
-    result = _build(archive, out, *BOTH_SPLITS)
+    result = cli_build(archive, out, *BOTH_SPLITS)
     assert result.exit_code == 0, result.output
     pairs = _read_pairs(out)
     assert pairs.num_rows == 3
@@ -338,7 +325,7 @@ def test_good_7z_builds_without_extracting(tmp_path, monkeypatch):
 
     # Same pairs as from the plain file of the same site.
     plain = _write(tmp_path / "plain" / "cooking.stackexchange.com" / "Posts.xml", GOOD_POSTS)
-    result = _build(plain, tmp_path / "fromxml", *BOTH_SPLITS)
+    result = cli_build(plain, tmp_path / "fromxml", *BOTH_SPLITS)
     assert result.exit_code == 0, result.output
     assert _read_pairs(tmp_path / "fromxml").equals(pairs)
 
@@ -346,20 +333,20 @@ def test_good_7z_builds_without_extracting(tmp_path, monkeypatch):
 def test_7z_without_posts_xml(tmp_path):
     src = _write_7z(tmp_path / "cooking.stackexchange.com.7z", [("Comments.xml", b"<comments />")])
     out = tmp_path / "out"
-    _assert_refused(_build(src, out), out, str(src), "no Posts.xml member", "Comments.xml")
+    _assert_refused(cli_build(src, out), out, str(src), "no Posts.xml member", "Comments.xml")
 
 
 def test_not_a_7z(tmp_path):
     src = _write(tmp_path / "cooking.stackexchange.com.7z", b"7z\xbc\xaf\x27\x1c" + b"\x00" * 10 + b"not really")
     out = tmp_path / "out"
-    _assert_refused(_build(src, out), out, str(src), "not a readable .7z archive")
+    _assert_refused(cli_build(src, out), out, str(src), "not a readable .7z archive")
 
 
 def test_truncated_posts_xml_inside_a_7z(tmp_path):
     text = GOOD_POSTS[: GOOD_POSTS.index("tears when")]
     src = _write_7z(tmp_path / "cooking.stackexchange.com.7z", [("Posts.xml", text.encode())])
     out = tmp_path / "out"
-    _assert_refused(_build(src, out), out, f"{src}:Posts.xml", "line 3:", "not well-formed XML")
+    _assert_refused(cli_build(src, out), out, f"{src}:Posts.xml", "line 3:", "not well-formed XML")
 
 
 # --- Hub-layout tables --------------------------------------------------------------------------
@@ -380,7 +367,7 @@ def test_paired_parquet_missing_a_column(tmp_path, missing):
     src = tmp_path / "paired.parquet"
     pq.write_table(pa.Table.from_pylist([{k: v for k, v in PAIRED_ROW.items() if k != missing}]), src)
     out = tmp_path / "out"
-    line = _assert_refused(_build(src, out), out, str(src), f"missing column(s) {missing}", "stack-exchange-paired")
+    line = _assert_refused(cli_build(src, out), out, str(src), f"missing column(s) {missing}", "stack-exchange-paired")
     assert f"{missing}," not in line.split("has: ", 1)[1] + ","
 
 
@@ -388,33 +375,33 @@ def test_table_in_neither_layout(tmp_path):
     src = tmp_path / "other.parquet"
     pq.write_table(pa.Table.from_pylist([{"prompt": "q", "text": "a"}]), src)
     out = tmp_path / "out"
-    _assert_refused(_build(src, out), out, str(src), "unknown layout", "prompt, text")
+    _assert_refused(cli_build(src, out), out, str(src), "unknown layout", "prompt, text")
 
 
 def test_parquet_that_is_not_parquet(tmp_path):
     src = _write(tmp_path / "paired.parquet", "qid,question,response_j,response_k\n1,q,a,b\n")
     out = tmp_path / "out"
-    _assert_refused(_build(src, out), out, str(src), "cannot read as parquet")
+    _assert_refused(cli_build(src, out), out, str(src), "cannot read as parquet")
 
 
 def test_jsonl_that_is_not_json(tmp_path):
     src = _write(tmp_path / "paired.jsonl", "qid,question,response_j,response_k\n1,q,a,b\n")
     out = tmp_path / "out"
-    _assert_refused(_build(src, out), out, str(src), "cannot read as jsonl")
+    _assert_refused(cli_build(src, out), out, str(src), "cannot read as jsonl")
 
 
 def test_jsonl_bad_line_is_named(tmp_path):
     good = '{"qid": %d, "question": "q%d", "response_j": "a", "response_k": "b"}\n'
     src = _write(tmp_path / "paired.jsonl", good % (1, 1) + good % (2, 2) + '{"qid": 3, "question": \n')
     out = tmp_path / "out"
-    _assert_refused(_build(src, out), out, str(src), "line 3")
+    _assert_refused(cli_build(src, out), out, str(src), "line 3")
 
 
 def test_paired_row_with_null_qid(tmp_path):
     src = tmp_path / "paired.parquet"
     pq.write_table(pa.Table.from_pylist([PAIRED_ROW, {**PAIRED_ROW, "qid": None}]), src)
     out = tmp_path / "out"
-    _assert_refused(_build(src, out), out, str(src), "qid")
+    _assert_refused(cli_build(src, out), out, str(src), "qid")
 
 
 def test_preferences_answer_with_null_pm_score(tmp_path):
@@ -431,7 +418,7 @@ def test_preferences_answer_with_null_pm_score(tmp_path):
     src = tmp_path / "prefs.parquet"
     pq.write_table(pa.Table.from_pylist([row]), src)
     out = tmp_path / "out"
-    _assert_refused(_build(src, out), out, str(src), "pm_score")
+    _assert_refused(cli_build(src, out), out, str(src), "pm_score")
 
 
 # --- empty files and wrong roots ----------------------------------------------------------------
@@ -446,14 +433,14 @@ def test_preferences_answer_with_null_pm_score(tmp_path):
 def test_empty_file(tmp_path, name, content):
     src = _write(tmp_path / name, content)
     out = tmp_path / "out"
-    _assert_refused(_build(src, out), out, str(src), "empty")
+    _assert_refused(cli_build(src, out), out, str(src), "empty")
 
 
 def test_parquet_with_no_rows(tmp_path):
     src = tmp_path / "paired.parquet"
     pq.write_table(pa.Table.from_pylist([PAIRED_ROW]).slice(0, 0), src)
     out = tmp_path / "out"
-    _assert_refused(_build(src, out), out, str(src), "no rows")
+    _assert_refused(cli_build(src, out), out, str(src), "no rows")
 
 
 @pytest.mark.parametrize("root,row", [
@@ -463,19 +450,19 @@ def test_parquet_with_no_rows(tmp_path):
 def test_root_is_not_posts(tmp_path, root, row):
     src = _write(tmp_path / "site" / "Posts.xml", f"{XML_DECL}<{root}>\n  {row}\n</{root}>\n")
     out = tmp_path / "out"
-    _assert_refused(_build(src, out), out, str(src), f"<{root}>", "expected <posts>")
+    _assert_refused(cli_build(src, out), out, str(src), f"<{root}>", "expected <posts>")
 
 
 def test_unsupported_file_type(tmp_path):
     src = _write(tmp_path / "Posts.csv", "Id,Body\n1,hello\n")
     out = tmp_path / "out"
-    _assert_refused(_build(src, out), out, str(src), "unsupported file type .csv")
+    _assert_refused(cli_build(src, out), out, str(src), "unsupported file type .csv")
 
 
 def test_missing_source(tmp_path):
     out = tmp_path / "out"
     src = tmp_path / "nowhere" / "Posts.xml"
-    _assert_refused(_build(src, out), out, str(src), "no such file")
+    _assert_refused(cli_build(src, out), out, str(src), "no such file")
 
 
 # --- the output folder --------------------------------------------------------------------------
@@ -494,7 +481,7 @@ def test_existing_output_is_refused_then_replaced_with_overwrite(tmp_path):
     (out / "data" / "old.parquet").write_bytes(b"PAR1 old")
     before = _snapshot(out)
 
-    result = _build(src, out, *BOTH_SPLITS)
+    result = cli_build(src, out, *BOTH_SPLITS)
     assert result.exit_code == OutputExistsError.exit_code == 4, result.output
     lines = result.output.strip("\n").splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: ")
@@ -502,7 +489,7 @@ def test_existing_output_is_refused_then_replaced_with_overwrite(tmp_path):
     assert _snapshot(out) == before
     assert _leftovers(out) == []
 
-    result = _build(src, out, *BOTH_SPLITS, "--overwrite")
+    result = cli_build(src, out, *BOTH_SPLITS, "--overwrite")
     assert result.exit_code == 0, result.output
     assert not (out / "notes.txt").exists() and not (out / "data" / "old.parquet").exists()
     assert (out / "manifest.json").is_file() and (out / "README.md").is_file()
@@ -513,11 +500,11 @@ def test_existing_output_is_refused_then_replaced_with_overwrite(tmp_path):
 def test_failed_overwrite_keeps_the_old_output(tmp_path):
     good = _write(tmp_path / "good" / "cooking.stackexchange.com" / "Posts.xml", GOOD_POSTS)
     out = tmp_path / "out"
-    assert _build(good, out, *BOTH_SPLITS).exit_code == 0
+    assert cli_build(good, out, *BOTH_SPLITS).exit_code == 0
     before = _snapshot(out)
 
     bad = _write(tmp_path / "bad" / "site" / "Posts.xml", GOOD_POSTS[: GOOD_POSTS.index("</posts>")])
-    result = _build(bad, out, *BOTH_SPLITS, "--overwrite")
+    result = cli_build(bad, out, *BOTH_SPLITS, "--overwrite")
     assert result.exit_code == InputError.exit_code, result.output
     assert result.output.startswith("Error: ") and str(bad) in result.output
     assert _snapshot(out) == before
@@ -527,7 +514,7 @@ def test_failed_overwrite_keeps_the_old_output(tmp_path):
 def test_output_that_is_a_file(tmp_path):
     src = _write(tmp_path / "cooking.stackexchange.com" / "Posts.xml", GOOD_POSTS)
     out = _write(tmp_path / "out", "not a folder\n")
-    result = _build(src, out, "--overwrite")
+    result = cli_build(src, out, "--overwrite")
     assert result.exit_code == OutputExistsError.exit_code, result.output
     assert result.output.startswith("Error: ") and "not a folder" in result.output
     assert out.read_text() == "not a folder\n"

@@ -6,12 +6,9 @@ import datasets
 import polars as pl
 import pytest
 from conftest import SHARED_SITES, needs_shared, run_build
+from helpers import read_config
 
-pytestmark = needs_shared
-
-
-def read(out, config):
-    return pl.read_parquet(out / "data" / config / "*.parquet")
+pytestmark = [pytest.mark.slow, needs_shared]
 
 
 def test_all_six_sites_load_with_datasets(real_build):
@@ -27,7 +24,7 @@ def test_all_six_sites_load_with_datasets(real_build):
 
 
 def test_margins_and_no_question_in_two_splits(real_build):
-    pairs, sft = read(real_build, "pairs"), read(real_build, "sft")
+    pairs, sft = read_config(real_build, "pairs"), read_config(real_build, "sft")
     assert (pairs["margin"] >= 1).all()
     rows = pl.concat([pairs.select("site", "question_id", "cluster_id", "split"),
                       sft.select("site", "question_id", "cluster_id", "split")])
@@ -53,7 +50,7 @@ def test_newer_dump_supersedes_older(real_build):
     # ../shared/data/README.md: 1,569 of beer-2016's 1,576 post ids are in beer-2017, 7 were deleted
     # (counting questions and answers only, the tag-wiki rows aside).
     assert funnel["dump_versions"]["dropped"]["deleted_in_newer_dump"] == 7
-    pairs = read(real_build, "pairs").filter(pl.col("site") == "beer.stackexchange.com")
+    pairs = read_config(real_build, "pairs").filter(pl.col("site") == "beer.stackexchange.com")
     assert pairs.group_by("chosen_id", "rejected_id").len()["len"].max() == 1
 
 
@@ -72,7 +69,7 @@ def test_beer_scores_come_from_the_2017_dump(real_build):
         int(row.get("Id")): int(row.get("Score"))
         for _, row in etree.iterparse(str(SHARED_SITES / "beer-2017" / "Posts.xml"), tag="row")
     }
-    pairs = read(real_build, "pairs").filter(pl.col("site") == "beer.stackexchange.com")
+    pairs = read_config(real_build, "pairs").filter(pl.col("site") == "beer.stackexchange.com")
     assert pairs.height > 100
     for chosen_id, chosen_score, rejected_id, rejected_score in pairs.select(
         "chosen_id", "chosen_score", "rejected_id", "rejected_score"

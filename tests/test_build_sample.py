@@ -7,9 +7,12 @@ import datasets
 import polars as pl
 import pytest
 from conftest import run_build
+from helpers import read_config
 
 from stackpref.sources import bundled_sample
 from stackpref.sources.posts_xml import read_posts_xml
+
+pytestmark = pytest.mark.slow
 
 QUESTION_9_PROMPT = '''Question: Python script to log brew temperature writes duplicate rows and skips seconds
 
@@ -48,12 +51,8 @@ def all_pairs_build(tmp_path_factory):
     return out
 
 
-def read(out, config):
-    return pl.read_parquet(out / "data" / config / "*.parquet")
-
-
 def test_golden_question_markdown_and_pairs(all_pairs_build):
-    pairs = read(all_pairs_build, "pairs").filter(pl.col("question_id") == 9).sort("chosen_id", "rejected_id")
+    pairs = read_config(all_pairs_build, "pairs").filter(pl.col("question_id") == 9).sort("chosen_id", "rejected_id")
     assert pairs["prompt"].unique().to_list() == [QUESTION_9_PROMPT]
     # Answers 10 (score 31, accepted: pm 5+1), 11 (12: pm 4), 12 (4: pm 2), 13 (0: pm 0).
     assert pairs.select("chosen_id", "rejected_id", "chosen_pm_score", "rejected_pm_score", "margin").rows() == [
@@ -70,7 +69,7 @@ def test_golden_question_markdown_and_pairs(all_pairs_build):
 
 def test_low_score_accepted_answer_gets_its_bonus(all_pairs_build):
     # Question 27: accepted answer 28 has score 1 (pm 1 + 1 = 2).
-    pairs = read(all_pairs_build, "pairs")
+    pairs = read_config(all_pairs_build, "pairs")
     side = pairs.filter(pl.col("chosen_id") == 28)
     side = side if side.height else pairs.filter(pl.col("rejected_id") == 28)
     accepted_pm = side["chosen_pm_score"][0] if side["chosen_id"][0] == 28 else side["rejected_pm_score"][0]
@@ -78,7 +77,7 @@ def test_low_score_accepted_answer_gets_its_bonus(all_pairs_build):
 
 
 def test_ties_never_pair_and_margins_hold(all_pairs_build):
-    pairs = read(all_pairs_build, "pairs")
+    pairs = read_config(all_pairs_build, "pairs")
     assert (pairs["margin"] >= 1).all()
     assert (pairs["chosen_pm_score"] - pairs["rejected_pm_score"] == pairs["margin"]).all()
     # Question 104's answers 106 and 107 both score 23: never a pair between them, yet each pairs
@@ -89,7 +88,7 @@ def test_ties_never_pair_and_margins_hold(all_pairs_build):
 
 
 def test_duplicate_answer_keeps_higher_score(all_pairs_build):
-    pairs = read(all_pairs_build, "pairs")
+    pairs = read_config(all_pairs_build, "pairs")
     ids = set(pairs["chosen_id"].to_list()) | set(pairs["rejected_id"].to_list())
     assert 109 in ids and 110 not in ids  # same body; 109 scored 4, 110 scored 1
     manifest = json.loads((all_pairs_build / "manifest.json").read_text())
@@ -97,15 +96,15 @@ def test_duplicate_answer_keeps_higher_score(all_pairs_build):
 
 
 def test_exact_duplicate_questions_share_cluster_and_split(sample_build):
-    rows = pl.concat([read(sample_build, "pairs").select("question_id", "cluster_id", "split"),
-                      read(sample_build, "sft").select("question_id", "cluster_id", "split")])
+    rows = pl.concat([read_config(sample_build, "pairs").select("question_id", "cluster_id", "split"),
+                      read_config(sample_build, "sft").select("question_id", "cluster_id", "split")])
     dup = rows.filter(pl.col("question_id").is_in([5, 101])).unique()
     assert dup["cluster_id"].n_unique() == 1 and dup["split"].n_unique() == 1
     assert set(dup["question_id"]) == {5, 101}
 
 
 def test_authors_and_licence_kept(all_pairs_build):
-    pairs = read(all_pairs_build, "pairs")
+    pairs = read_config(all_pairs_build, "pairs")
     assert pairs.filter(pl.col("question_id") == 115)["question_author"].null_count() > 0  # no owner at all
     assert "Marguerite D." in pairs["chosen_author"].to_list() + pairs["rejected_author"].to_list()
     assert pairs["license"].unique().to_list() == ["CC BY-SA 4.0"]

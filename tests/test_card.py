@@ -6,12 +6,15 @@ import os
 import re
 
 import datasets
+import pytest
 from conftest import REPO, SHARED_SITES, needs_shared, run_build
 from huggingface_hub import DatasetCard
 
 import stackpref
 from stackpref.config import FIELDS, RUN_OPTIONS
 from stackpref.output.validate import validate_build
+
+pytestmark = pytest.mark.slow
 
 SAMPLE_CARD = REPO / "data_cards" / "sample_card.md"
 

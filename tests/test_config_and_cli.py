@@ -4,10 +4,9 @@ import json
 import subprocess
 import sys
 
+import helpers
 import pytest
-from click.testing import CliRunner
 
-from stackpref.cli import cli
 from stackpref.config import BuildConfig, resolve_config
 from stackpref.errors import ConfigError
 
@@ -15,7 +14,7 @@ COMMANDS = [[], ["build"], ["inspect"], ["push"], ["train"], ["train", "sft"], [
 
 
 def invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+    return helpers.invoke(*args, catch_exceptions=False)
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -80,6 +79,7 @@ def test_bad_values_name_the_value(values, message):
         BuildConfig(**values)
 
 
+@pytest.mark.slow
 def test_flags_override_file_and_manifest_reproduces_build(tmp_path):
     config = tmp_path / "build.yaml"
     config.write_text("min_margin: 3\nseed: 7\nmax_pairs_per_question: 4\n")
@@ -104,6 +104,7 @@ def test_split_flag_parses(tmp_path):
     assert result.exit_code == 2 and "NAME=FRACTION" in result.output
 
 
+@pytest.mark.slow
 def test_default_build_writes_stackpref_data_and_inspect_reads_it(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = invoke("build", "-q")

@@ -12,6 +12,8 @@ from stackpref.errors import InputError, OutputExistsError
 from stackpref.pipeline import plan
 from stackpref.sources import posts_xml
 
+pytestmark = pytest.mark.slow
+
 ray = pytest.importorskip("ray", reason="the ray engine needs the [ray] extra (in [dev])")
 boto3 = pytest.importorskip("boto3", reason="the S3 tests need moto and boto3 (in [dev])")
 

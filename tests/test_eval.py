@@ -22,6 +22,8 @@ from stackpref.training import train
 from stackpref.cli import cli
 from stackpref.progress import Progress
 
+pytestmark = pytest.mark.slow
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 

@@ -13,6 +13,8 @@ from click.testing import CliRunner
 
 from stackpref.cli import cli
 
+pytestmark = pytest.mark.slow
+
 BOTH_SPLITS = ["--split", "sft=0,train=0.5,test=0.5"]
 
 

@@ -9,6 +9,8 @@ from transformers import PreTrainedTokenizerFast
 
 from stackpref.sources import bundled_sample
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def tokenizer_dir(tmp_path_factory):

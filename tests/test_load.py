@@ -12,6 +12,8 @@ import stackpref
 from stackpref.errors import ConfigError, InputError
 from stackpref.schema import OUTPUT_SCHEMAS
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.parametrize("config", ["pairs", "sft"])
 def test_load_reads_the_splits_the_card_declares(sample_build, config):

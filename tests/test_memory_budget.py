@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from conftest import REPO, SHARED_SITES
 
+pytestmark = pytest.mark.slow
+
 CGROUP_V1 = Path("/sys/fs/cgroup/memory")
 BUDGET_MB = 560
 CORPUS_MB = 640

@@ -11,6 +11,7 @@ import xxhash
 
 from stackpref.errors import ConfigError
 from stackpref.steps import near_dup
+from stackpref.steps.clusters import cluster_texts
 from stackpref.steps.near_dup import (
     SENTINEL,
     MinHashParams,
@@ -22,7 +23,6 @@ from stackpref.steps.near_dup import (
     signatures,
     union_find,
 )
-from stackpref.steps.clusters import cluster_texts
 from stackpref.steps.text import html_to_md, normalize_for_hash
 
 SHARED_SITES = Path(__file__).resolve().parents[2] / "shared" / "data" / "stackexchange"

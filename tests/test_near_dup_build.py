@@ -6,6 +6,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 from conftest import run_build
+from helpers import dump_row
+
+pytestmark = pytest.mark.slow
 
 ESPRESSO = (
     "My espresso shots run fast and taste sour even though I grind very fine. I use a bottomless "
@@ -37,21 +40,15 @@ ANSWER = (
 ANSWER_EDIT = ANSWER.replace("almost no difference", "very little difference")
 
 
-def row(**attrs) -> str:
-    from xml.sax.saxutils import quoteattr
-
-    return "  <row " + " ".join(f"{k}={quoteattr(str(v))}" for k, v in attrs.items()) + " />"
-
-
 def write_site(folder: Path, questions: list[tuple[int, str, str, list[tuple[int, int, str]]]]) -> Path:
     """questions: (id, title, body, [(answer id, score, body)])."""
     lines = []
     for qid, title, body, answers in questions:
-        lines.append(row(Id=qid, PostTypeId=1, CreationDate="2020-01-01T00:00:00.000", Score=3,
+        lines.append(dump_row(Id=qid, PostTypeId=1, CreationDate="2020-01-01T00:00:00.000", Score=3,
                          Body=f"<p>{body}</p>", OwnerUserId=1, Title=title, Tags="<brewing>",
                          AnswerCount=len(answers)))
         for aid, score, text in answers:
-            lines.append(row(Id=aid, PostTypeId=2, ParentId=qid, CreationDate="2020-01-02T00:00:00.000",
+            lines.append(dump_row(Id=aid, PostTypeId=2, ParentId=qid, CreationDate="2020-01-02T00:00:00.000",
                              Score=score, Body=f"<p>{text}</p>", OwnerUserId=aid))
     folder.mkdir(parents=True)
     path = folder / "Posts.xml"

@@ -21,6 +21,8 @@ from huggingface_hub.hf_api import RepoFile, RepoUrl
 from stackpref.cli import cli
 from stackpref.errors import BuildInvalidError, ConfigError, HubError
 
+pytestmark = pytest.mark.slow
+
 TOKEN = "hf_" + "S3cretT0ken" * 3  # made up; the tests look for it everywhere
 PARQUET = ["data/pairs/test-00000-of-00001.parquet", "data/pairs/train-00000-of-00001.parquet",
            "data/sft/test-00000-of-00001.parquet", "data/sft/train-00000-of-00001.parquet"]

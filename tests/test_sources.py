@@ -91,6 +91,7 @@ def test_missing_and_unsupported_inputs(tmp_path):
     assert resolve_all([])[0].site == "coffee.stackexchange.com"
 
 
+@pytest.mark.slow
 def test_hub_dataset_id_streams_through_datasets(tmp_path, monkeypatch):
     """No network here: `datasets.load_dataset` is replaced by a local iterable dataset, so the test
     covers everything stackpref does with a Hub id (streaming, layout detection, conversion)."""

@@ -20,6 +20,8 @@ from transformers import AutoModelForCausalLM
 from stackpref.cli import cli
 from stackpref.errors import ConfigError, InputError, OutputExistsError
 
+pytestmark = pytest.mark.slow
+
 PROJECTIONS = ["down_proj", "gate_proj", "k_proj", "o_proj", "q_proj", "up_proj", "v_proj"]
 
 

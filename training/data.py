@@ -1,11 +1,10 @@
 """The training side of the output contract: the `sft` and `pairs` splits of a build, reduced to the
 columns TRL reads, and held to a token budget by dropping (never cutting) what does not fit."""
 
-import json
 import logging
-from pathlib import Path
 
 from stackpref.errors import InputError
+from stackpref.output.folder import MANIFEST, BuildFolder
 
 log = logging.getLogger("stackpref.training")
 
@@ -13,7 +12,7 @@ COLUMNS = {"sft": ("prompt", "completion"), "pairs": ("prompt", "chosen", "rejec
 
 
 def load_split(data: str, config: str, split: str, limit: int | None = None):
-    """One split of a build folder or Hub repo, with only the columns TRL trains on."""
+    """One split of a build folder (local or at a URI) or Hub repo, with only the columns TRL trains on."""
     import stackpref
 
     dataset = stackpref.load(data, config=config)
@@ -32,11 +31,10 @@ def load_split(data: str, config: str, split: str, limit: int | None = None):
 
 
 def build_max_length(data: str) -> int | None:
-    """The token budget the build filtered with (its manifest), when `data` is a local build."""
-    manifest = Path(data) / "manifest.json"
-    if not manifest.is_file():
-        return None
-    return json.loads(manifest.read_text(encoding="utf-8"))["config"]["max_length"]
+    """The token budget the build filtered with (its manifest), when `data` is a build folder (local
+    or at a URI); None for a Hub repo."""
+    folder = BuildFolder(data)
+    return folder.manifest["config"]["max_length"] if folder.has(MANIFEST) else None
 
 
 def token_lengths(rows, tokenizer, responses: tuple[str, ...]) -> list[int]:

@@ -43,12 +43,24 @@ class RayEngine:
 
     def imap(self, tasks: Iterable) -> Iterator:
         pending: deque = deque()
-        for task in tasks:
-            pending.append(self._run.remote(task))
-            if len(pending) >= 2 * self.workers:
+        try:
+            for task in tasks:
+                pending.append(self._run.remote(task))
+                if len(pending) >= 2 * self.workers:
+                    yield self._get(pending.popleft())
+            while pending:
                 yield self._get(pending.popleft())
-        while pending:
-            yield self._get(pending.popleft())
+        finally:
+            self._stop(list(pending))
+
+    def _stop(self, refs: list) -> None:
+        """After an error, cancel the tasks still in flight and wait until they have stopped, so that
+        none writes into the spill folder while the build removes it (a cluster this engine did
+        not start keeps running them otherwise)."""
+        if refs:
+            for ref in refs:
+                self._ray.cancel(ref)
+            self._ray.wait(refs, num_returns=len(refs), timeout=60)
 
     def _get(self, ref):
         """The task's result; a stackpref error raised in a task comes back as itself, so the CLI

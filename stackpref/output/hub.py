@@ -16,7 +16,8 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from urllib.parse import quote
 
-from stackpref.errors import ConfigError, HubError, StackprefError
+from stackpref.errors import ConfigError, HubError, InputError, StackprefError
+from stackpref.output import storage
 from stackpref.output.validate import ValidBuild, validate_build
 
 REPO_TYPE = "dataset"
@@ -59,6 +60,8 @@ def check_repo_id(repo_id: str) -> None:
 def plan_push(out: str | Path, repo_id: str, *, revision: str = DEFAULT_REVISION, private: bool = False) -> PushPlan:
     """Validate the repo id and the build; nothing is sent."""
     check_repo_id(repo_id)
+    if storage.is_uri(str(out)):
+        raise InputError(f"{out}: push uploads a local build folder; copy the build to this machine first")
     return PushPlan(build=validate_build(out), repo_id=repo_id, revision=revision, private=private)
 
 

@@ -1,32 +1,21 @@
 """`stackpref inspect`: what a build holds, read back from its files (not from its own claims)."""
 
-import json
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 
-from stackpref.errors import InputError
+from stackpref.output import storage
+from stackpref.output.folder import MANIFEST, BuildFolder
 from stackpref.output.leakage import overlap_check
+from stackpref.splits import CONFIGS, FILE_SPLITS
 
 _SNIPPET = 160
-
-
-_KEYS = ["site", "question_id", "cluster_id", "split"]
-
-
-def _files(out: Path, config: str) -> list[Path]:
-    files = sorted((out / "data" / config).glob("*.parquet"))
-    if not files:
-        raise InputError(f"{out}: no data/{config}/*.parquet; is this a stackpref build?")
-    return files
-
-
-def _read(out: Path, config: str, columns: list[str]) -> pl.DataFrame:
-    """Only the key columns (texts stay on disk), with the split its file name gives."""
-    return pl.concat([
-        pl.read_parquet(f, columns=columns).with_columns(file_split=pl.lit(f.name.split("-")[0]))
-        for f in _files(out, config)
-    ])
+_EXAMPLE = ["question_url", "margin", "prompt", "chosen", "rejected"]
+# "config/file split" of a key row, from its config and question split: where the row is stored.
+_STORED_IN = pl.concat_str("config", pl.lit("/"), "split").replace_strict(
+    {f"{config}/{question}": f"{config}/{file}" for config, splits in FILE_SPLITS.items()
+     for file, question in splits.items()})
 
 
 def _snippet(text: str) -> str:
@@ -35,39 +24,37 @@ def _snippet(text: str) -> str:
 
 
 def summarize(out: str | Path, examples: int = 3) -> dict:
-    out = Path(out)
-    pairs, sft = _read(out, "pairs", [*_KEYS, "margin"]), _read(out, "sft", _KEYS)
-    manifest_path = out / "manifest.json"
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    """Only the key columns are read (texts stay in storage), and a few rows for the examples."""
+    folder = BuildFolder(out)
+    keys = folder.keys(["margin"]).with_columns(stored_in=_STORED_IN)
+    stored = dict(keys.group_by("stored_in").len().iter_rows())
     sites: dict[str, dict[str, int]] = {}
-    for config, frame in (("pairs", pairs), ("sft", sft)):
-        for site, split, n in frame.group_by("site", "file_split").len().sort("site", "file_split").iter_rows():
-            sites.setdefault(site, {})[f"{config}/{split}"] = n
-    margins = pairs.group_by("margin").len().sort("margin", nulls_last=True)
+    for site, stored_in, n in keys.group_by("site", "stored_in").len().sort("site", "stored_in").iter_rows():
+        sites.setdefault(site, {})[stored_in] = n
+    margins = keys.filter(pl.col("config") == "pairs").group_by("margin").len().sort("margin", nulls_last=True)
     return {
-        "out": str(out),
-        "splits": {
-            config: {split: frame.filter(pl.col("file_split") == split).height for split in ("train", "test")}
-            for config, frame in (("pairs", pairs), ("sft", sft))
-        },
+        "out": folder.location,
+        "splits": {config: {split: stored.get(f"{config}/{split}", 0) for split in FILE_SPLITS[config]}
+                   for config in CONFIGS},
         "sites": sites,
         "margins": {str(m) if m is not None else "unknown": n for m, n in margins.iter_rows()},
-        "overlap_check": overlap_check(pl.concat([pairs.select(_KEYS), sft.select(_KEYS)])),
-        "length_unit": manifest.get("length_unit"),
+        "overlap_check": overlap_check(keys),
+        "length_unit": folder.manifest.get("length_unit") if folder.has(MANIFEST) else None,
         "examples": [
             {"question_url": r["question_url"], "margin": r["margin"], "prompt": _snippet(r["prompt"]),
              "chosen": _snippet(r["chosen"]), "rejected": _snippet(r["rejected"])}
-            for r in _examples(out, examples)
+            for r in _examples(folder, examples)
         ],
     }
 
 
-def _examples(out: Path, n: int) -> list[dict]:
-    """The first `n` pairs of the first non-empty pairs file."""
-    for path in _files(out, "pairs"):
-        head = pl.read_parquet(path, n_rows=n)
-        if head.height:
-            return head.to_dicts()
+def _examples(folder: BuildFolder, n: int) -> list[dict]:
+    """The first `n` pairs of the first non-empty pairs file (by name), reading a batch, not the file."""
+    for location in folder.files("pairs"):
+        with storage.open_input(location) as handle:
+            batch = next(pq.ParquetFile(handle).iter_batches(batch_size=max(n, 1), columns=_EXAMPLE), None)
+        if batch is not None and batch.num_rows:
+            return batch.to_pylist()[:n]
     return []
 
 

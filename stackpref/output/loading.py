@@ -6,7 +6,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from stackpref.errors import InputError
-from stackpref.output.validate import card_metadata, declared_data_files
+from stackpref.output import storage
+from stackpref.output.folder import BuildFolder
+from stackpref.schema import OUTPUT_SCHEMAS
 
 if TYPE_CHECKING:
     from datasets import DatasetDict
@@ -18,17 +20,29 @@ _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 def load(path_or_repo: str | Path, config: str = "pairs") -> "DatasetDict":
     """`config` is "pairs" (prompt, chosen, rejected) or "sft" (prompt, completion); the result has
     the splits the card declares (train, test). A local folder is read with the Parquet builder over
-    its card's data_files; a Hub repo id through `datasets.load_dataset(repo, config)`."""
+    its card's data_files; a Hub repo id through `datasets.load_dataset(repo, config)`.
+
+    A build at a URI (`s3://`, `gs://`, ...) is read through stackpref's storage into memory, each
+    declared split from its files: datasets would need s3fs or gcsfs for such URIs, which stackpref
+    does not install, and validate holds the card's patterns to exactly these files."""
     import datasets
 
-    path = Path(path_or_repo)
-    if path.is_dir():
-        patterns = declared_data_files(card_metadata(path), config)
-        return datasets.load_dataset(
-            "parquet", data_files={split: str(path / pattern) for split, pattern in patterns.items()}
-        )
-    if path.exists():
-        raise InputError(f"{path}: a file; stackpref.load takes a build folder or a Hub dataset id (owner/name)")
-    if _REPO_ID.match(str(path_or_repo)):
-        return datasets.load_dataset(str(path_or_repo), config)
-    raise InputError(f"{path_or_repo}: no such folder, and not a Hub dataset id (owner/name)")
+    location = str(path_or_repo)
+    found = storage.kind(location)
+    if found == "dir":
+        folder = BuildFolder(location)
+        patterns = folder.data_files(config)
+        if not storage.is_uri(location):
+            return datasets.load_dataset(
+                "parquet", data_files={split: folder.path(pattern) for split, pattern in patterns.items()}
+            )
+        features = datasets.Features.from_arrow_schema(OUTPUT_SCHEMAS[config])
+        return datasets.DatasetDict({
+            split: datasets.Dataset.from_polars(folder.frame(config, split), features=features, split=split)
+            for split in patterns
+        })
+    if found == "file":
+        raise InputError(f"{location}: a file; stackpref.load takes a build folder or a Hub dataset id (owner/name)")
+    if _REPO_ID.match(location):
+        return datasets.load_dataset(location, config)
+    raise InputError(f"{location}: no such folder, and not a Hub dataset id (owner/name)")

@@ -24,6 +24,7 @@ from stackpref.config import BuildConfig
 from stackpref.engines import Engine, default_workers, open_engine
 from stackpref.errors import StackprefError
 from stackpref.output import card, manifest, storage
+from stackpref.output.folder import written_keys
 from stackpref.output.leakage import overlap_check
 from stackpref.output.writer import check_target, list_outputs, staging, write_json
 from stackpref.pipeline.funnel import Funnel
@@ -35,7 +36,6 @@ from stackpref.pipeline.route import RouteTask
 from stackpref.progress import Progress
 from stackpref.sources import Source, resolve_all
 
-_KEYS = ["site", "question_id", "cluster_id", "split"]
 ROUTE_GROUP = 4  # most spill files in one route task (16 MB of input, as a bucket)
 
 
@@ -87,7 +87,7 @@ def build(config: BuildConfig, *, overwrite: bool = False, progress: bool = Fals
         finally:
             storage.remove_tree(spill)
         bar.step("leakage check, manifest and card")
-        written = _written_keys(stage)
+        written = written_keys(stage)
         check = overlap_check(written)
         if not check["passed"]:
             raise StackprefError(f"split leakage check failed: {check}; nothing was written")
@@ -99,17 +99,6 @@ def build(config: BuildConfig, *, overwrite: bool = False, progress: bool = Fals
         write_json(storage.join(stage, "manifest.json"), record)
         storage.write_bytes(storage.join(stage, "README.md"), card.render(record).encode("utf-8"))
     return BuildResult(out=out, manifest=record)
-
-
-def _written_keys(stage: str) -> pl.DataFrame:
-    """The keys of every written row, file by file; `license` (a few distinct strings) as
-    categorical, since this is the one table that grows with the output."""
-    return pl.concat([
-        storage.read_frame(path, columns).with_columns(
-            pl.col("license").cast(pl.Categorical), config=pl.lit(name))
-        for name, columns in (("pairs", [*_KEYS, "margin", "license"]), ("sft", [*_KEYS, "license"]))
-        for path in storage.files(storage.join(stage, "data", name), suffix=".parquet")
-    ], how="diagonal")
 
 
 def _read(sources: list[Source], spill: str, config: BuildConfig, engine: Engine, funnel: Funnel,

@@ -1,0 +1,39 @@
+"""Helpers shared by the tests: dump rows as the real dumps write them, the CLI, the output files."""
+
+from html import escape
+from pathlib import Path
+
+import polars as pl
+from click.testing import CliRunner
+
+from stackpref.cli import cli
+
+XML_DECL = '\ufeff<?xml version="1.0" encoding="utf-8"?>\n'
+
+
+def dump_row(**attrs) -> str:
+    """One dump line: attribute values escaped the way the dumps do it, newlines as `&#xA;`."""
+    def value(text) -> str:
+        return escape(str(text), quote=True).replace("\r", "&#xD;").replace("\n", "&#xA;")
+
+    return "  <row " + " ".join(f'{k}="{value(v)}"' for k, v in attrs.items()) + " />"
+
+
+def posts_xml(rows: list[str]) -> str:
+    """A whole Posts.xml around `rows`, with the dumps' BOM and declaration."""
+    return XML_DECL + "<posts>\n" + "\n".join(rows) + "\n</posts>\n"
+
+
+def invoke(*args, catch_exceptions: bool = True):
+    """`stackpref ARGS` through click's runner; paths may be Path objects."""
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=catch_exceptions)
+
+
+def cli_build(src, out: Path, *extra: str):
+    """`stackpref build SRC --out OUT -q EXTRA...` (the result, whatever its exit code)."""
+    return invoke("build", src, "--out", out, "-q", *extra)
+
+
+def read_config(out: Path, config: str) -> pl.DataFrame:
+    """Every row of one config (pairs or sft) of a local build, all file splits."""
+    return pl.read_parquet(out / "data" / config / "*.parquet")
