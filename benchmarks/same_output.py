@@ -15,8 +15,9 @@ with the working tree, then compares the sha256 of every output file and the man
     python benchmarks/same_output.py            # against HEAD
     python benchmarks/same_output.py --ref HEAD~3
 
-Exit 0 when every file is identical. The manifest is compared without the fields that name where
-the build ran (paths, versions, timings): its counts must match exactly.
+Exit 0 when every file is identical and the manifest's counts and leakage check match exactly;
+any other manifest field that differs (a field a change added on purpose, say) is listed. Fields
+that name where the build ran (paths, versions) are left out.
 """
 
 import argparse
@@ -103,7 +104,7 @@ def digests(out: Path) -> dict[str, str]:
             for p in sorted(out.rglob("*")) if p.is_file() and p.name != "manifest.json"}
 
 
-def counts(out: Path) -> dict:
+def manifest_fields(out: Path) -> dict:
     record = json.loads((out / "manifest.json").read_text())
     return {k: v for k, v in record.items() if k not in VOLATILE}
 
@@ -131,18 +132,17 @@ def main(argv=None) -> int:
                 run_build(ROOT, sources, options, after)
                 a, b = digests(before), digests(after)
                 same_files = a == b
-                same_counts = counts(before) == counts(after)
+                ca, cb = manifest_fields(before), manifest_fields(after)
+                same_counts = ca.get("counts") == cb.get("counts") and ca.get("overlap_check") == cb.get("overlap_check")
                 print(f"{name}: {len(b)} files, {'identical' if same_files else 'DIFFERENT'} bytes, "
                       f"manifest counts {'identical' if same_counts else 'DIFFERENT'}")
                 if not same_files:
                     for path in sorted(set(a) | set(b)):
                         if a.get(path) != b.get(path):
                             print(f"  {path}: {a.get(path, 'missing')[:12]} -> {b.get(path, 'missing')[:12]}")
-                if not same_counts:
-                    ca, cb = counts(before), counts(after)
-                    for key in sorted(set(ca) | set(cb)):
-                        if ca.get(key) != cb.get(key):
-                            print(f"  manifest[{key!r}] differs")
+                for key in sorted(set(ca) | set(cb)):
+                    if ca.get(key) != cb.get(key):
+                        print(f"  manifest[{key!r}] differs: {str(ca.get(key, 'absent'))[:60]} -> {str(cb.get(key, 'absent'))[:60]}")
                 failures += not (same_files and same_counts)
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(worktree)], check=False)

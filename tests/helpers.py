@@ -1,5 +1,7 @@
 """Helpers shared by the tests: dump rows as the real dumps write them, the CLI, the output files."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from html import escape
 from pathlib import Path
 
@@ -37,3 +39,26 @@ def cli_build(src, out: Path, *extra: str):
 def read_config(out: Path, config: str) -> pl.DataFrame:
     """Every row of one config (pairs or sft) of a local build, all file splits."""
     return pl.read_parquet(out / "data" / config / "*.parquet")
+
+
+@contextmanager
+def moto_s3(bucket: str) -> Iterator[dict[str, str]]:
+    """A moto S3 server on a free local port holding an empty `bucket`, with the environment that
+    points pyarrow and boto3 at it set while the context lasts (yielded, for Ray workers)."""
+    import boto3
+    import pytest
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    env = {"AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "testing",
+           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            for key, value in env.items():
+                patch.setenv(key, value)
+            boto3.client("s3").create_bucket(Bucket=bucket)
+            yield env
+    finally:
+        server.stop()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from helpers import moto_s3
 from huggingface_hub import DatasetCard
 from stackpref.eval.data import load_pairs
 
@@ -36,24 +37,13 @@ def build(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def s3_build(build) -> str:
     """The build copied to a moto S3 server on a free local port, with the environment that points
-    pyarrow and boto3 at it (as tests/test_engines.py starts it)."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    env = {"AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "testing",
-           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in env.items():
-            patch.setenv(key, value)
+    pyarrow and boto3 at it."""
+    with moto_s3(BUCKET):
         client = boto3.client("s3")
-        client.create_bucket(Bucket=BUCKET)
         for file in build.rglob("*"):
             if file.is_file():
                 client.upload_file(str(file), BUCKET, f"builds/out/{file.relative_to(build).as_posix()}")
         yield f"s3://{BUCKET}/builds/out"
-    server.stop()
 
 
 def _parquet_keys(out: Path) -> pl.DataFrame:

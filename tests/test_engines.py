@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from conftest import SHARED_SITES, needs_shared, run_build
+from helpers import moto_s3
 
 from stackpref.errors import InputError, OutputExistsError
 from stackpref.pipeline import plan
@@ -22,20 +23,9 @@ BUCKET = "stackpref-test"
 
 @pytest.fixture(scope="module")
 def s3_env():
-    """A moto S3 server on a free local port, and the environment that points pyarrow and boto3 at it."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    env = {"AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "testing",
-           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in env.items():
-            patch.setenv(key, value)
-        boto3.client("s3").create_bucket(Bucket=BUCKET)
+    """A moto S3 server, and the environment that points pyarrow and boto3 at it."""
+    with moto_s3(BUCKET) as env:
         yield env
-    server.stop()
 
 
 @pytest.fixture(scope="module")
