@@ -32,8 +32,8 @@ STAGES = {"read": "read", "plan:": "plan", "route": "route", "verify": "process"
 def child(engine: str, posts: str, out: str, workers: int) -> None:
     """Build in this process and print when each step began (seconds from the start)."""
     started = time.perf_counter()
-    from stackpref.config import BuildConfig
     import stackpref.pipeline.build as pipeline
+    from stackpref.config import BuildConfig
 
     marks: list[tuple[str, float]] = []
 
