@@ -15,6 +15,7 @@ from stackpref.splits import QUESTION_SPLITS
 DEFAULT_TEMPLATE = "Question: {question}\n\nAnswer: "
 ENGINES = ("local", "ray")
 NEAR_DUP_POLICIES = ("same-split", "keep-one")
+BAD_INPUT_POLICIES = ("fail", "skip")
 # Options that say how a build runs, not what it makes: the same output whatever their values.
 RUN_OPTIONS = ("workers", "tmp_dir", "engine", "ray_address")
 DEFAULT_SPLIT = {"sft": 0.4, "train": 0.5, "test": 0.1}
@@ -46,6 +47,16 @@ class BuildConfig:
         "stack-exchange-paired or -preferences layout (local paths or URIs such as s3://...), or Hub "
         "dataset ids. None: the bundled sample.",
     )
+    site: list[str] = _opt(
+        (), "PATH=HOST: the site host of the dump at PATH (a Posts.xml, its folder or a .7z), for a dump that "
+        "does not say it (no links to its own questions, no host-named archive or folder). Repeatable.",
+        metavar="PATH=HOST",
+    )
+    on_bad_input: str = _opt(
+        "fail", "fail: a source that cannot be parsed stops the build; skip: leave it out (nothing from it is "
+        "written; the manifest and card name it and why) and go on, failing only when nothing is left.",
+        choices=BAD_INPUT_POLICIES,
+    )
     out: str = _opt("stackpref-data", "Output folder, a local path or a URI (s3://...); written atomically.",
                     aliases=("-o",))
     prompt_template: str = _opt(DEFAULT_TEMPLATE, "Prompt template; must contain {question} (title + body).")
@@ -70,16 +81,23 @@ class BuildConfig:
         parse=parse_split, metavar="sft=F,train=F,test=F", shown_default=DEFAULT_SPLIT,
     )
     near_dup: bool = _opt(True, "Cluster near-duplicate questions (MinHash + LSH, verified by true Jaccard).")
-    near_dup_threshold: float = _opt(0.8, "Least word-shingle Jaccard for two questions (or two answers of "
-                                     "one question) to count as near-duplicates.")
+    near_dup_threshold: float = _opt(0.9, "Shingle Jaccard at or above which two questions (or two answers "
+                                     "of one question) are near-duplicates, whatever their length.")
+    near_dup_max_changed: int = _opt(
+        60, "Shingles in one text and not the other at or below which two texts are near-duplicates (60: about "
+        "two edited words; catches reposts of short questions), at a Jaccard of at least 0.6.")
+    duplicate_links: bool = _opt(
+        True, "Join the clusters of questions that the site's PostLinks.xml marks as duplicates (beside "
+        "Posts.xml or in the .7z), whatever their text.",
+    )
     near_dup_policy: str = _opt(
         "same-split", "same-split: keep every question of a cluster, all in one split (their answers differ); "
         "keep-one: keep only the question with the most answers, drop the rest.",
         choices=NEAR_DUP_POLICIES,
     )
-    near_dup_ngram: int = _opt(5, "Words per shingle.")
-    near_dup_bands: int = _opt(14, "LSH bands; bands x rows MinHash permutations.")
-    near_dup_rows: int = _opt(8, "Rows (permutations) per LSH band.")
+    near_dup_ngram: int = _opt(5, "Characters per shingle.")
+    near_dup_bands: int = _opt(32, "LSH bands; bands x rows one-permutation MinHash bins.")
+    near_dup_rows: int = _opt(4, "Rows (bins) per LSH band.")
     workers: int = _opt(0, "Worker processes; 0: one per core. Does not change the output.", aliases=("-j",))
     tmp_dir: str | None = _opt(None, "Folder for spill files (default: beside the output), a local path or a "
                                "URI (s3://...). Needs about twice the input's text size free; on a Ray cluster "
@@ -93,6 +111,7 @@ class BuildConfig:
         if self.split is None:
             self.split = dict(DEFAULT_SPLIT)
         self.sources = [str(s) for s in self.sources]
+        self.site = [str(s) for s in self.site]
         self.validate()
 
     def validate(self) -> None:
@@ -117,6 +136,12 @@ class BuildConfig:
             )
         if self.near_dup_policy not in NEAR_DUP_POLICIES:
             raise ConfigError(f"near_dup_policy must be {' or '.join(NEAR_DUP_POLICIES)}; got {self.near_dup_policy!r}")
+        if self.on_bad_input not in BAD_INPUT_POLICIES:
+            raise ConfigError(f"on_bad_input must be {' or '.join(BAD_INPUT_POLICIES)}; got {self.on_bad_input!r}")
+        for entry in self.site:
+            path, sep, host = entry.rpartition("=")
+            if not sep or not path or not host:
+                raise ConfigError(f"site: {entry!r} is not PATH=HOST (e.g. dumps/genai-2023=genai.stackexchange.com)")
         if self.engine not in ENGINES:
             raise ConfigError(f"engine must be one of {', '.join(ENGINES)}; got {self.engine!r}")
         if self.ray_address and self.engine != "ray":
@@ -131,7 +156,7 @@ class BuildConfig:
         from stackpref.steps.near_dup import MinHashParams
 
         return MinHashParams(ngram=self.near_dup_ngram, bands=self.near_dup_bands, rows=self.near_dup_rows,
-                             threshold=self.near_dup_threshold)
+                             threshold=self.near_dup_threshold, max_changed=self.near_dup_max_changed)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

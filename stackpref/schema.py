@@ -32,6 +32,9 @@ POSTS = pa.schema(
 # body; answer: body), its stable hash, and a question's LSH band keys (empty for answers).
 SPILL_EXTRA = [("text", pa.string()), ("text_hash", pa.int64()), ("bands", pa.list_(pa.uint32()))]
 SPILLED_POSTS = pa.schema([*POSTS, *SPILL_EXTRA])
+# What pass 2 adds: the question's duplicate-link group (questions a site's PostLinks.xml joins share
+# it; null for a question no resolved duplicate link touches).
+ROUTED_POSTS = pa.schema([*SPILLED_POSTS, ("link_group", pa.int64())])
 
 # Pairs given ready-made by the stack-exchange-paired layout (chosen = response_j).
 GIVEN_PAIRS = pa.schema(

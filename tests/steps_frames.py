@@ -25,7 +25,7 @@ PROMPT_PREFIX, PROMPT_SUFFIX, RESPONSE_PREFIX = "Question: ", "\n\nAnswer:", " "
 DTYPES = {
     "site": pl.String, "question_id": pl.Int64, "answer_id": pl.Int64, "accepted_answer_id": pl.Int64,
     "question_text": pl.String, "question_hash": pl.Int64, "bands": pl.List(pl.UInt32),
-    "question_author": pl.String, "question_license": pl.String, "cluster_id": pl.String,
+    "link_group": pl.Int64, "question_author": pl.String, "question_license": pl.String, "cluster_id": pl.String,
     "cluster_size": pl.UInt32, "prompt": pl.String, "question_url": pl.String, "prompt_length": pl.Int64,
     "split": pl.String, "score": pl.Int64, "pm_score": pl.Int64, "accepted": pl.Boolean, "body": pl.String,
     "answer_hash": pl.Int64, "author": pl.String, "license": pl.String, "from_given": pl.Boolean,
@@ -71,6 +71,7 @@ LOADED_QUESTION = {
     "question_text": lambda r: f"Question {r['question_id']}: how do I do thing {r['question_id']}?",
     "question_hash": lambda r: text_hash(r["question_text"] or ""),
     "bands": [],
+    "link_group": None,
     "question_author": lambda r: f"https://{r['site']}/users/{r['question_id']}",
     "question_license": LICENSE,
 }

@@ -21,9 +21,10 @@ from steps_frames import (
 
 from stackpref.config import BuildConfig
 from stackpref.pipeline.meter import LengthMeter
+from stackpref.steps.near_dup import MinHashParams
 from stackpref.steps.bucket import Context
 from stackpref.steps.clusters import (
-    band_keys_of,
+    lsh_keys_of,
     cluster_id,
     cluster_questions,
     could_reach,
@@ -36,7 +37,7 @@ from stackpref.steps.text import text_hash
 
 WORDS = [f"w{i}" for i in range(200)]
 LONG = " ".join(WORDS[:60])
-LONG_EDITED = " ".join([*WORDS[:59], "zz"])  # one word changed: 5-gram Jaccard 55/57 = 0.96
+LONG_EDITED = " ".join([*WORDS[:59], "zz"])  # the last word changed
 UNRELATED = " ".join(WORDS[100:160])
 
 
@@ -46,7 +47,7 @@ def hex_id(text: str) -> str:
 
 def with_bands(questions: pl.DataFrame, config: BuildConfig) -> pl.DataFrame:
     """Pass 1's band keys, as a build with near-duplicate detection on stores them."""
-    return questions.with_columns(bands=band_keys_of(questions["question_text"].to_list(), config.minhash_params()))
+    return questions.with_columns(bands=lsh_keys_of(questions["question_text"].to_list(), config.minhash_params())["bands"])
 
 
 # --- clusters ---------------------------------------------------------------------------------
@@ -57,20 +58,25 @@ def test_cluster_id_is_the_unsigned_hash_in_hex():
         "0000000000000001", "ffffffffffffffff", "00000000000000ff"]
 
 
-def test_band_keys_of_off_or_empty_gives_empty_lists():
-    assert band_keys_of(["a b c", "d e f"], None).to_list() == [[], []]
-    assert band_keys_of([], BuildConfig().minhash_params()).to_list() == []
-    keys_on = band_keys_of(["a b c d e f", "a b c d e f", "x y"], BuildConfig().minhash_params())
-    assert keys_on.dtype == pl.List(pl.UInt32)
-    assert keys_on.list.len().to_list() == [14, 14, 14]  # one key per band
-    assert keys_on[0].to_list() == keys_on[1].to_list()
+def test_lsh_keys_of_off_or_empty_gives_empty_lists():
+    off = lsh_keys_of(["a b c", "d e f"], None)
+    assert off["bands"].to_list() == [[], []] and off["sketch"].to_list() == [None, None]
+    assert lsh_keys_of([], BuildConfig().minhash_params()).height == 0
+    keys_on = lsh_keys_of(["a b c d e f", "a b c d e f", "x y"], BuildConfig().minhash_params())
+    assert keys_on.schema == {"bands": pl.List(pl.UInt32), "sketch": pl.List(pl.UInt8), "shingles": pl.Int64}
+    assert keys_on["bands"].list.len().to_list() == [32, 32, 32]  # one key per band
+    assert keys_on["sketch"].list.len().to_list() == [128, 128, 128]  # a byte per bin
+    assert keys_on["shingles"].to_list() == [7, 7, 1]  # 11 characters: 7 five-grams; 3 characters: one
+    assert keys_on.row(0) == keys_on.row(1)
 
 
-def test_could_reach_screens_by_word_count():
-    texts = pl.Series(["a b c d e f g h i", "a b c d e f g", "a b c d e"])  # 9, 7, 5 words: 10, 8, 6 with the +1
+def test_could_reach_screens_by_length():
+    texts = pl.Series(["x" * 99, "x" * 59, "x" * 39])  # 100, 60, 40 with the +1
     pairs = np.array([[0, 1], [0, 2], [1, 2]])
-    # threshold 0.8 -> ratio >= 0.72: 8/10 yes, 6/10 no, 6/8 yes
-    assert could_reach(texts, pairs, 0.8).tolist() == [True, False, True]
+    # The least Jaccard that can merge is 0.6 -> ratio >= 0.48: 0.6 yes, 0.4 no, 0.67 yes
+    assert could_reach(texts, pairs, MinHashParams()).tolist() == [True, False, True]
+    # A threshold below the floor lowers it: 0.5 -> ratio >= 0.4
+    assert could_reach(texts, pairs, MinHashParams(threshold=0.5)).tolist() == [True, True, True]
 
 
 def test_verified_clusters_without_params_joins_equal_hashes_only():
@@ -78,7 +84,31 @@ def test_verified_clusters_without_params_joins_equal_hashes_only():
     hashes = np.array([5, 7, 5, 7], dtype=np.int64)
     labels, stats = verified_clusters(texts, hashes, pl.Series([[]] * 4, dtype=pl.List(pl.UInt32)), None)
     assert labels.tolist() == [0, 1, 0, 1]  # the smallest index of each cluster
-    assert stats == {"candidate_pairs": 0, "verified_pairs": 0}
+    assert stats == {"candidate_pairs": 0, "verified_pairs": 0, "merged_by_text": 2, "merged_by_links": 0}
+
+
+def test_verified_clusters_joins_duplicate_link_groups_whatever_the_text():
+    texts = pl.Series(["one", "two", "three", "one", "four"])
+    hashes = np.array([5, 7, 8, 5, 9], dtype=np.int64)
+    no_bands = pl.Series([[]] * 5, dtype=pl.List(pl.UInt32))
+    groups = np.array([-1, 4, -1, 4, 4])  # 1, 3 and 4 are one link group; 3 is also 0's text copy
+    labels, stats = verified_clusters(texts, hashes, no_bands, None, groups)
+    assert labels.tolist() == [0, 0, 2, 0, 0]
+    # 0-3 merged by text; then 1 and 4 joined 0's cluster only through links.
+    assert stats == {"candidate_pairs": 0, "verified_pairs": 0, "merged_by_text": 1, "merged_by_links": 2}
+
+
+def test_cluster_questions_joins_linked_questions_unless_links_are_off():
+    questions = loaded_questions(
+        {"question_id": 1, "question_text": LONG, "link_group": 0},
+        {"question_id": 2, "question_text": UNRELATED},
+        {"question_id": 3, "question_text": "How do I descale a kettle?", "link_group": 0},
+    )
+    out, _ = cluster_questions(bucket(questions), context(near_dup=False))
+    assert ids(out.questions, "cluster_id") == [hex_id(LONG), hex_id(UNRELATED), hex_id(LONG)]
+    assert out.stats["merged_by_links"] == 1
+    out, _ = cluster_questions(bucket(questions), context(near_dup=False, duplicate_links=False))
+    assert ids(out.questions, "cluster_size") == [1, 1, 1] and out.stats["merged_by_links"] == 0
 
 
 def test_cluster_questions_near_dup_off_joins_equal_texts():
@@ -97,7 +127,7 @@ def test_cluster_questions_near_dup_off_joins_equal_texts():
     assert ids(out.questions, "cluster_id") == [egg, hex_id("Why is the sky blue?"), egg, hex_id(LONG),
                                                 hex_id(LONG_EDITED)]
     assert ids(out.questions, "cluster_size") == [2, 1, 2, 1, 1]
-    assert out.stats == {"candidate_pairs": 0, "verified_pairs": 0}
+    assert out.stats == {"candidate_pairs": 0, "verified_pairs": 0, "merged_by_text": 1, "merged_by_links": 0}
 
 
 def test_cluster_questions_near_dup_on_verifies_candidates():
@@ -111,20 +141,22 @@ def test_cluster_questions_near_dup_on_verifies_candidates():
     assert drops == Counter()
     assert ids(out.questions, "cluster_id") == [hex_id(LONG), hex_id(UNRELATED), hex_id(LONG)]
     assert ids(out.questions, "cluster_size") == [2, 1, 2]
-    assert out.stats == {"candidate_pairs": 1, "verified_pairs": 1}
-    # A threshold above their Jaccard (0.96): still an LSH candidate, but not verified, so no merge.
-    strict = context(near_dup_threshold=0.99)
+    assert out.stats == {"candidate_pairs": 1, "verified_pairs": 1, "merged_by_text": 1, "merged_by_links": 0}
+    # A rule that refuses them (Jaccard 222/227 = 0.978 < 0.99, 5 shingles changed > 4): still an
+    # LSH candidate, but not verified, so no merge.
+    strict = context(near_dup_threshold=0.99, near_dup_max_changed=4)
     out, drops = cluster_questions(bucket(with_bands(questions, strict.config)), strict)
     assert drops == Counter()
     assert ids(out.questions, "cluster_size") == [1, 1, 1]
     assert ids(out.questions, "cluster_id") == [hex_id(LONG), hex_id(UNRELATED), hex_id(LONG_EDITED)]
-    assert out.stats == {"candidate_pairs": 1, "verified_pairs": 0}
+    assert out.stats == {"candidate_pairs": 1, "verified_pairs": 0, "merged_by_text": 0, "merged_by_links": 0}
 
 
 def test_cluster_questions_keeps_earlier_stats():
     questions = loaded_questions({"question_id": 1}, {"question_id": 2})
     out, _ = cluster_questions(bucket(questions, stats={"other": 3}), context(near_dup=False))
-    assert out.stats == {"other": 3, "candidate_pairs": 0, "verified_pairs": 0}
+    assert out.stats == {"other": 3, "candidate_pairs": 0, "verified_pairs": 0, "merged_by_text": 0,
+                         "merged_by_links": 0}
 
 
 def clustered_questions():

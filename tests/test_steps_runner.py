@@ -153,7 +153,8 @@ def test_declared_steps_on_a_pairs_bucket():
         "pairs": {"unit": "answer pairs", "entered": 4, "kept": 2, "dropped": {"below_min_margin": 2}},
         "sft": {"unit": "rows", "entered": 0, "kept": 0, "dropped": {}},
     }
-    assert out.stats == {"candidate_pairs": 0, "verified_pairs": 0, "clusters_with_duplicates": 0,
+    assert out.stats == {"candidate_pairs": 0, "verified_pairs": 0, "merged_by_text": 0, "merged_by_links": 0,
+                         "clusters_with_duplicates": 0,
                          "questions_in_them": 0, "questions_moved_by_merges": 0, "size_histogram": {}}
 
 

@@ -10,6 +10,7 @@
 Then the leakage check, manifest and card are made from the written files.
 """
 
+import itertools
 import tempfile
 import uuid
 from collections import Counter
@@ -84,6 +85,8 @@ def build(config: BuildConfig, *, overwrite: bool = False, progress: bool = Fals
                 routed = _route(keys, sources, spill, buckets, config, engine, funnel, bar)
                 meter = meter.result()
                 clusters = _process(routed, stage, buckets, config, meter.spec(), engine, funnel, bar)
+                if config.duplicate_links:
+                    clusters["duplicate_links"] = keys["duplicate_links"]
         finally:
             storage.remove_tree(spill)
         bar.step("leakage check, manifest and card")
@@ -109,19 +112,28 @@ def _read(sources: list[Source], spill: str, config: BuildConfig, engine: Engine
     versioned = _versioned_sites(sources)
     skipped: Counter = Counter()
     dates: dict[str, tuple[str | None, str | None]] = {}
-    questions, answers, posts, files = [], [], [], []
+    questions, answers, posts, files, links = [], [], [], [], []
+    link_counts: Counter = Counter()
     read = 0
 
     def tasks(index: int, source: Source):
-        for number, piece in enumerate(source.pieces()):
+        pieces = source.pieces()
+        if config.duplicate_links:
+            pieces = itertools.chain(source.companions(), pieces)
+        for number, piece in enumerate(pieces):
             path = storage.join(spill, "read", f"{index:04d}-{number:06d}.parquet")
-            files.append((piece.kind, path))
+            if piece.kind != "links":
+                files.append((piece.kind, path))
             yield SpillTask(piece, path, params, source.site in versioned)
 
     for index, source in enumerate(sources):
         bar.step(f"read {source.site} ({storage.name(source.location)})")
         results = engine.imap(tasks(index, source))
         for result in results:
+            if result["kind"] == "links":
+                links.append(result["links"])
+                link_counts.update(result["counts"])
+                continue
             read += result["rows"]
             skipped.update(result.get("skipped", {}))
             for name, first, last in result["dates"]:
@@ -139,6 +151,8 @@ def _read(sources: list[Source], spill: str, config: BuildConfig, engine: Engine
         "posts": pl.from_arrow(pa.concat_tables(posts)) if posts else pl.DataFrame(),
         "files": files,
         "boilerplate": _boilerplate(answers),
+        "links": pl.from_arrow(pa.concat_tables(links)) if links else None,
+        "link_counts": dict(link_counts),
     }
 
 
@@ -195,9 +209,14 @@ def _route(keys: dict, sources: list[Source], spill: str, buckets: int, config: 
     funnel.record("dump_versions", "rows", read, read - superseded - deleted,
                   superseded_by_newer_dump=superseded, deleted_in_newer_dump=deleted)
     routed = storage.join(spill, "buckets")
+    read_links = keys["link_counts"]
+    keys["duplicate_links"] = {"links_read": read_links.get("links_read", 0), "unreadable": read_links.get(
+        "links_unreadable", 0), "duplicate_links": read_links.get("duplicate_links", 0), "resolved": 0, "not_in_build": 0}
     if keys["questions"] is None:
         return routed
-    route = route_questions(keys["questions"], newest, buckets, config.near_dup)
+    route, link_stats = route_questions(keys["questions"], newest, buckets,
+                                         config.minhash_params() if config.near_dup else None, keys["links"])
+    keys["duplicate_links"].update(link_stats)
     route_path = storage.join(spill, "route.parquet")
     storage.write_frame(route, route_path, SPILL_COMPRESSION)
     bar.step("route rows to buckets")

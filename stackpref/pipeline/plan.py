@@ -1,5 +1,6 @@
 """The global decisions between pass 1 and pass 2, made on small keys only (no text):
-which dump of a site is newest, and which bucket each question's cluster goes to."""
+which dump of a site is newest, which questions a site's duplicate links join, and which bucket
+each question's cluster goes to."""
 
 import math
 
@@ -45,24 +46,50 @@ def superseded_and_deleted(posts: pl.DataFrame, newest: dict[str, str]) -> tuple
     return again, older.height - again
 
 
-def route_questions(questions: pl.DataFrame, newest: dict[str, str], buckets: int, use_lsh: bool):
-    """Bucket per question: questions with the same text hash or an LSH band in common (unverified
-    candidates, so possibly more than a final cluster) go to one bucket, where they are verified.
-    Returns (site, question_id, bucket)."""
+def duplicate_link_pairs(questions: pl.DataFrame, links: pl.DataFrame | None) -> tuple[np.ndarray, dict]:
+    """Row pairs of `questions` (site, question_id) that a duplicate link joins, and counts: distinct
+    duplicate links (the same link in several dumps of a site counts once), those with both ends
+    among the build's questions, and those that are not (a deleted post, an answer, a question
+    of an older dump only), which are ignored."""
+    if links is None or links.is_empty():
+        return np.empty((0, 2), dtype=np.int64), {"duplicate_links": 0, "resolved": 0, "not_in_build": 0}
+    links = links.unique(["site", "post_id", "related_post_id"])
+    index = questions.select("site", "question_id").with_row_index("i")
+    ends = links.join(index.rename({"question_id": "post_id"}), on=["site", "post_id"], how="left").join(
+        index.rename({"question_id": "related_post_id", "i": "j"}), on=["site", "related_post_id"], how="left")
+    resolved = ends.filter(pl.col("i").is_not_null() & pl.col("j").is_not_null() & (pl.col("i") != pl.col("j")))
+    pairs = resolved.select("i", "j").to_numpy().astype(np.int64).reshape(-1, 2)
+    return pairs, {"duplicate_links": links.height, "resolved": resolved.height,
+                   "not_in_build": links.height - resolved.height}
+
+
+def route_questions(questions: pl.DataFrame, newest: dict[str, str], buckets: int,
+                    params: near_dup.MinHashParams | None, links: pl.DataFrame | None = None) -> tuple[pl.DataFrame, dict]:
+    """Bucket per question: questions with the same text hash, an LSH band in common that their
+    sketches make plausible (unverified, so possibly more than a final cluster), or a duplicate
+    link between them go to one bucket, where they are verified (`params` None: no LSH). Returns (site, question_id, bucket, link_group) and the
+    duplicate-link counts (see `duplicate_link_pairs`); link_group is null for a question without links."""
     questions = (
         questions.filter(is_current(newest))
         .unique(["site", "question_id"], keep="first")
         .sort("site", "question_id")
     )
     n = questions.height
-    pairs = [near_dup.equal_value_pairs(questions["text_hash"].to_numpy())]
-    if use_lsh and n:
+    linked, link_stats = duplicate_link_pairs(questions, links)
+    pairs = [near_dup.equal_value_pairs(questions["text_hash"].to_numpy()), linked]
+    if params is not None and n:
         width = questions["bands"].list.len().max()
-        bands = near_dup.widen_keys(questions["bands"].list.to_array(width).to_numpy())
-        pairs.append(near_dup.candidate_pairs(bands))
+        candidates = near_dup.candidate_pairs(near_dup.widen_keys(questions["bands"].list.to_array(width).to_numpy()))
+        sketches = questions["sketch"].list.to_array(params.num_perm).to_numpy()
+        pairs.append(candidates[near_dup.plausible(candidates, sketches, questions["shingles"].to_numpy(), params)])
     edges = np.concatenate(pairs)
     labels = near_dup.union_find(n, edges)
     sites, ids = questions["site"].to_list(), questions["question_id"].to_list()
     representative = {label: seeded_unit(0, f"{sites[label]}/{ids[label]}") for label in np.unique(labels).tolist()}
     bucket = [int(representative[label] * buckets) for label in labels.tolist()]
-    return questions.select("site", "question_id", bucket=pl.Series(bucket, dtype=pl.Int32))
+    groups = near_dup.union_find(n, linked)
+    in_group = np.zeros(n, dtype=bool)
+    in_group[linked.ravel()] = True
+    link_group = pl.Series("link_group", groups, dtype=pl.Int64).set(pl.Series(~in_group), None)
+    return questions.select("site", "question_id", bucket=pl.Series(bucket, dtype=pl.Int32), link_group=link_group), \
+        link_stats

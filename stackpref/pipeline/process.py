@@ -16,7 +16,7 @@ from stackpref.output.writer import write_table
 from stackpref.pipeline.funnel import Funnel
 from stackpref.pipeline.meter import LengthMeter
 from stackpref.pipeline.runner import Step, run_steps
-from stackpref.schema import ANSWER, OUTPUT_SCHEMAS, QUESTION, SPILLED_POSTS
+from stackpref.schema import ANSWER, OUTPUT_SCHEMAS, QUESTION, ROUTED_POSTS
 from stackpref.splits import FILE_SPLITS
 from stackpref.steps.answers import attach_answers, drop_empty_answers
 from stackpref.steps.bucket import Bucket, Context
@@ -60,7 +60,7 @@ def _questions_and_answers(posts: pl.DataFrame | None, given: pl.DataFrame | Non
     if posts is not None:
         frames_q.append(posts.filter(pl.col("post_type") == QUESTION).select(
             "site", pl.col("post_id").alias("question_id"), "accepted_answer_id",
-            pl.col("text").alias("question_text"), pl.col("text_hash").alias("question_hash"), "bands",
+            pl.col("text").alias("question_text"), pl.col("text_hash").alias("question_hash"), "bands", "link_group",
             _AUTHOR.alias("question_author"), pl.col("license").alias("question_license"),
         ))
         answers = posts.filter(pl.col("post_type") == ANSWER)
@@ -88,6 +88,7 @@ def _given_pairs_tables(given: pl.DataFrame):
         pl.col("question").first().alias("question_text"), pl.col("text_hash").first().alias("question_hash"),
         pl.col("bands").first(),
     ).with_columns(question_license=pl.lit("CC BY-SA 4.0"), accepted_answer_id=pl.lit(None, dtype=pl.Int64),
+                   link_group=pl.lit(None, dtype=pl.Int64),
                    question_author=pl.lit(None, dtype=pl.String))
     sides = pl.concat([
         given.select("site", "question_id", answer_id="chosen_id", body="chosen", win=pl.lit(1)),
@@ -157,6 +158,6 @@ def _load(folder: str) -> Bucket:
     """The bucket's spilled rows as the steps' frames."""
     posts, given = _read(folder, "posts"), _read(folder, "pairs")
     if posts is None and given is None:
-        posts = pl.from_arrow(SPILLED_POSTS.empty_table())
+        posts = pl.from_arrow(ROUTED_POSTS.empty_table())
     questions, answers, candidates = _questions_and_answers(posts, given)
     return Bucket(questions=questions, answers=answers, given=candidates)

@@ -1,6 +1,6 @@
 """Pass 1 of a build: a worker reads one piece of a source, converts its HTML to Markdown, hashes
-every text, computes each question's LSH band keys, writes the rows to a spill file, and hands
-back only small keys (question hashes and bands, answer hashes, dates)."""
+every text, computes each question's LSH keys, writes the rows to a spill file, and hands back
+only small keys (question hashes, band keys and sketches, answer hashes, dates)."""
 
 from dataclasses import dataclass
 
@@ -12,7 +12,7 @@ from stackpref.schema import QUESTION
 from stackpref.sources.base import Piece
 from stackpref.sources.hub_layouts import looks_like_html
 from stackpref.steps import near_dup
-from stackpref.steps.clusters import band_keys_of
+from stackpref.steps.clusters import lsh_keys_of
 from stackpref.steps.text import html_to_md, text_hash
 
 SPILL_COMPRESSION = "lz4"  # spill files are read once or twice: speed over size
@@ -40,12 +40,12 @@ def spill_batch(kind: str, batch: pa.RecordBatch | pa.Table, always_html: bool, 
         frame = frame.with_columns(text=text)
         frame = frame.with_columns(text_hash=pl.Series([text_hash(t) for t in frame["text"]], dtype=pl.Int64))
         questions = frame.filter(is_question)
-        bands = band_keys_of(questions["text"].to_list(), params)
-        frame = frame.join(questions.select("post_id", "site", "source").with_columns(bands), how="left",
+        lsh = lsh_keys_of(questions["text"].to_list(), params)
+        frame = frame.join(questions.select("post_id", "site", "source").with_columns(lsh["bands"]), how="left",
                            on=["site", "post_id", "source"], maintain_order="left")
         keys = {
             "questions": questions.select("site", pl.col("post_id").alias("question_id"), "source", "text_hash")
-            .with_columns(bands),
+            .with_columns(lsh),
             "answers": frame.filter(~is_question).select("site", pl.col("parent_id").alias("question_id"),
                                                          "text_hash"),
         }
@@ -61,8 +61,7 @@ def spill_batch(kind: str, batch: pa.RecordBatch | pa.Table, always_html: bool, 
         questions = frame.unique(["site", "question_id"], keep="first", maintain_order=True)  # a row per pair
         questions = questions.select("site", "question_id", "source").with_columns(
             text_hash=pl.Series([text_hash(t) for t in questions["text"]], dtype=pl.Int64),
-            bands=band_keys_of(questions["text"].to_list(), params),
-        )
+        ).with_columns(lsh_keys_of(questions["text"].to_list(), params))
         frame = frame.join(questions.select("site", "question_id", "text_hash", "bands"), on=["site", "question_id"],
                            how="left", maintain_order="left")
         keys = {"questions": questions}
@@ -74,8 +73,9 @@ def spill_batch(kind: str, batch: pa.RecordBatch | pa.Table, always_html: bool, 
 
 @dataclass(frozen=True)
 class SpillTask:
-    """Read one piece of a source and spill it to `path`; `track_posts`: the site is given in several
-    dumps, so post ids come back to count what a newer dump superseded or deleted."""
+    """Read one piece of a source and spill it to `path` (a piece of duplicate links comes back
+    whole instead); `track_posts`: the site is given in several dumps, so post ids come back to
+    count what a newer dump superseded or deleted."""
 
     piece: Piece
     path: str
@@ -83,6 +83,8 @@ class SpillTask:
     track_posts: bool
 
     def run(self) -> dict:
-        kind, table, skipped = self.piece.read()
+        kind, table, counts = self.piece.read()
+        if kind == "links":  # a site's duplicate links: small, kept by the build itself, never spilled
+            return {"kind": kind, "links": table, "counts": counts}
         return {**spill_batch(kind, table, self.piece.html, self.path, self.params, self.track_posts),
-                "skipped": skipped}
+                "skipped": counts}

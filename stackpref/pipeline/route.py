@@ -21,8 +21,9 @@ def _route_table(path: str) -> pl.DataFrame:
 @dataclass(frozen=True)
 class RouteTask:
     """A few spill files of one kind ('posts' or 'pairs'): drop rows of superseded dumps (`newest`:
-    site -> its newest dump), then write each row into the bucket of its question's cluster (one
-    file per bucket reached, under `out_dir`). Answers whose question is not in the input are counted."""
+    site -> its newest dump), then write each row, with its question's link group, into the bucket
+    of its question's cluster (one file per bucket reached, under `out_dir`). Answers whose
+    question is not in the input are counted."""
 
     kind: str
     paths: list[str]
@@ -43,7 +44,7 @@ def route_shard(kind: str, paths: list[str], route_path: str, newest: dict[str, 
     )
     frame = frame.with_columns(_question=key).join(
         _route_table(route_path).rename({"question_id": "_question"}), on=["site", "_question"], how="left"
-    ).drop("_question")
+    ).drop("_question")  # adds bucket and link_group
     orphans = frame.filter(pl.col("bucket").is_null()).height
     name = storage.name(paths[0])
     for (bucket,), part in frame.filter(pl.col("bucket").is_not_null()).partition_by("bucket", as_dict=True).items():

@@ -15,6 +15,7 @@ from py7zr.io import Py7zIO, WriterFactory
 
 from stackpref.errors import InputError
 from stackpref.output import storage
+from stackpref.sources import post_links
 from stackpref.sources.base import Source
 from stackpref.sources.posts_file import PostsFragment
 from stackpref.sources.posts_xml import split_rows
@@ -38,11 +39,15 @@ def safe_member_names(path: str) -> list[str]:
     return names
 
 
+def find_member(path: str, lower_name: str) -> str | None:
+    """The member whose file name is `lower_name` in any letter case, in any folder of the archive."""
+    return next((name for name in safe_member_names(path) if PurePosixPath(name).name.lower() == lower_name), None)
+
+
 def find_posts_member(path: str) -> str:
+    if member := find_member(path, "posts.xml"):
+        return member
     names = safe_member_names(path)
-    for name in names:
-        if PurePosixPath(name).name.lower() == "posts.xml":
-            return name
     raise InputError(f"{path}: no Posts.xml member (members: {', '.join(names[:10]) or 'none'})")
 
 
@@ -137,3 +142,23 @@ class ArchiveSource(Source):
         label = f"{self.location}:{member}"
         for fragment, line in split_rows(iter_member_chunks(self.location, member), label):
             yield PostsFragment(fragment, line, self.site, self.location, label)
+
+    def companions(self) -> Iterator["PostLinksMember"]:
+        if member := find_member(self.location, post_links.NAME):
+            yield PostLinksMember(self.location, member, self.site)
+
+
+@dataclass(frozen=True)
+class PostLinksMember:
+    """The PostLinks.xml member of a site's .7z, decompressed as a stream where the piece runs."""
+
+    location: str
+    member: str
+    site: str
+    kind = "links"
+    html = False
+
+    def read(self):
+        table, counts = post_links.read_duplicate_links(iter_member_chunks(self.location, self.member), self.site,
+                                                        f"{self.location}:{self.member}")
+        return "links", table, counts

@@ -19,9 +19,9 @@ CHUNK_BYTES = 1 << 20
 
 
 class Piece(Protocol):
-    """One unit of reading: `read()` -> (kind: 'posts' or 'pairs', table, skipped row counts)."""
+    """One unit of reading: `read()` -> (kind: 'posts', 'pairs' or 'links', table, counts)."""
 
-    kind: str  # 'posts' (POSTS rows) or 'pairs' (GIVEN_PAIRS rows)
+    kind: str  # 'posts' (POSTS rows), 'pairs' (GIVEN_PAIRS rows) or 'links' (a dump's duplicate links)
     html: bool  # bodies are HTML for sure (a dump), else converted only when they look like it
 
     def read(self) -> tuple[str, pa.Table, dict[str, int]]: ...
@@ -71,3 +71,7 @@ class Source:
 
     def pieces(self) -> Iterator[Piece]:
         raise NotImplementedError
+
+    def companions(self) -> Iterator[Piece]:
+        """Pieces of the dump's companion files (a site's duplicate links), read beside its posts."""
+        return iter(())

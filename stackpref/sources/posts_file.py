@@ -10,7 +10,8 @@ import pyarrow as pa
 
 from stackpref.output import storage
 from stackpref.schema import POSTS
-from stackpref.sources.base import Source
+from stackpref.sources import post_links
+from stackpref.sources.base import Source, file_sha256
 from stackpref.sources.posts_xml import byte_ranges, parse_rows, range_rows
 from stackpref.sources.sites import site_host
 
@@ -72,3 +73,14 @@ class PostsXmlSource(Source):
         size = storage.size(self.location)
         for start, end in byte_ranges(size):
             yield PostsRange(self.location, size, start, end, self.site)
+
+    def describe(self) -> dict:
+        """The Posts.xml, and each companion file beside it that the build may read."""
+        info = super().describe()
+        if links := post_links.beside(self.location):
+            info["companions"] = [{"location": links, "bytes": storage.size(links), "sha256": file_sha256(links)}]
+        return info
+
+    def companions(self) -> Iterator[post_links.PostLinksFile]:
+        if links := post_links.beside(self.location):
+            yield post_links.PostLinksFile(links, self.site)

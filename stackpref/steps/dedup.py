@@ -46,8 +46,8 @@ def dedup_near_answers(bucket: Bucket, context: Context) -> tuple[Bucket, Counte
     position = answers.select("site", "question_id").with_row_index("i")
     pairs = position.join(position, on=["site", "question_id"], suffix="_j").filter(pl.col("i") < pl.col("i_j"))
     pairs = pairs.select("i", "i_j").to_numpy().astype(np.int64).reshape(-1, 2)
-    pairs = pairs[could_reach(answers["body"], pairs, params.threshold)]
-    near = pairs[near_dup.pair_jaccard(answers["body"].to_list(), pairs, params.ngram) >= params.threshold]
+    pairs = pairs[could_reach(answers["body"], pairs, params)]
+    near = pairs[near_dup.near_pairs(answers["body"].to_list(), pairs, params)]
     keep = np.ones(answers.height, dtype=bool)
     for better, worse in sorted(near.tolist(), key=lambda p: (p[1], p[0])):
         if keep[better]:

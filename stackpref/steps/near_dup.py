@@ -1,39 +1,44 @@
 """The MinHash + LSH math of near-duplicate questions, vectorized with numpy, deterministic, no torch.
 
-The flow (steps/clusters.py runs it: `band_keys_of` in pass 1, `verified_clusters` in pass 3):
+The flow (steps/clusters.py runs it: `lsh_keys_of` in pass 1, `verified_clusters` in pass 3):
 
-    text ─> words ─> word 5-gram hashes ─> 112 MinHash values ─> 14 band keys ─> candidate pairs
-         ─> true Jaccard >= threshold (verified pairs) ─> connected components (clusters)
+    text ─> duplicate notices removed, normalized ─> character 5-gram hashes ─> 128 one-permutation
+         MinHash bins ─> 32 band keys ─> candidate pairs ─> exact shingle overlap passes `near`
+         (verified pairs) ─> connected components (clusters)
 
-Everything that could be stored is stable across runs, machines and library versions: words are
-hashed with xxh3 (never Python's `hash()`, never polars' `hash`), and everything after that is fixed
-uint64 arithmetic in numpy (wrapping mod 2^64 the same way everywhere). The permutation
-coefficients come from xxh3 too, not from numpy's random generators, whose streams numpy does not
-promise to keep across versions. Bump `MINHASH_VERSION` when any of this changes.
+Why characters, and why two rules. Stack Exchange questions are short, and a repost changes a word
+or two: a plural, a typo, a different word. Each changed word moves five of about thirty word
+5-grams of a 30-word question (Jaccard near 0.7), but only about ten of two hundred character
+5-grams (near 0.9). A fixed Jaccard threshold still cannot serve both lengths: two yearly posts
+made from one template differ in hundreds of shingles yet keep a Jaccard of 0.8, while a 20-word
+question with two words changed falls to 0.7. So a pair is a near-duplicate (`MinHashParams.near`)
+when its shingle sets differ in at most `max_changed` shingles (about two edited words, whatever
+the length) or when its Jaccard reaches `threshold` (long texts), and never below a Jaccard of
+JACCARD_FLOOR (very short texts, where a few shingles are all there is).
 
-Hash family (the "permutations"). Each shingle's 64-bit hash gives a 32-bit key x (its top 32
-bits), and permutation j is Dietzfelbinger's (1996) multiply-add-shift family:
+Everything that could be stored is stable across runs, machines and library versions: characters
+are hashed by fixed uint64 arithmetic in numpy (wrapping mod 2^64 the same way everywhere), never
+Python's `hash()` or polars' `hash`, and the probe sequence comes from the same arithmetic, not
+from numpy's random generators. Bump `MINHASH_VERSION` when any of this changes.
 
-    h_j(x) = (a_j * x + b_j) mod 2^64,    a_j odd, b_j any 64-bit value.
+Shingles. A shingle's hash is splitmix64's finalizer of a polynomial in an odd constant over its
+5 code points (order-sensitive); a text shorter than 5 characters is one shingle of all it has.
 
-For uniform a, b the top 32 bits of h_j are a strongly universal (pairwise independent) hash of a
-32-bit key; forcing a odd, which makes the map injective on 32-bit keys (equal signature values
-always mean the same shingle), at most doubles any collision probability. The keys are already
-xxh3 outputs (high entropy), and then 2-independence is enough for MinHash estimates that behave
-like fully random permutations (Mitzenmacher & Vadhan 2008, "Why simple hash functions work"); the
-property tests in tests/test_near_dup.py check the estimate against the true Jaccard. It costs one
-multiply and one add per shingle per permutation, in uint64 without any overflow hazard: the
-wrap-around mod 2^64 is the definition, not a bug. The usual `(a*x + b) mod (2^61 - 1)` needs a
-128-bit product, which numpy does not have; computed in uint64 it silently overflows (a known trap
-of numpy MinHash ports). Two different shingles of one pair of texts share a 32-bit key with
-probability about |A||B| / 2^32 (2e-5 for two 300-shingle texts), which moves the estimate by one
-shingle at most; verification uses the full 64-bit hashes.
+One-permutation hashing (Li, Owen & Zhang 2012) with optimal densification (Shrivastava 2017).
+Each shingle hash, re-mixed with the seed, picks one of K = bands x rows bins by its top 32 bits
+and competes for that bin's minimum with its low 32 bits: one hash per shingle instead of K, which
+is what makes this path several times faster than per-permutation MinHash. A bin no shingle fell
+into borrows the value of the first non-empty bin along a probe sequence that depends only on
+(bin, attempt, seed), the same for every text; two texts then agree in a bin with probability
+equal to their Jaccard, as with K independent permutations. Verification uses the full 64-bit
+shingle hashes, so a rare 32-bit collision in a bin only adds a candidate.
 
 Band keys fold each band's `rows` values into one uint64 (multiply-add, then splitmix64's
 finalizer, after each value; numpy over all texts at once). Candidate pairs come from sorting each
 band's keys; buckets bigger than BUCKET_WINDOW are paired over a sliding window, not all pairs.
 """
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -44,10 +49,15 @@ from stackpref.errors import ConfigError
 from stackpref.steps.text import NORMALIZATION_VERSION, normalize_for_hash
 
 # Signatures, band keys and cluster labels depend on this scheme and on the text normalization.
-MINHASH_VERSION = f"minhash-v1+{NORMALIZATION_VERSION}"
+MINHASH_VERSION = f"minhash-v2+{NORMALIZATION_VERSION}"
 
-# Marks "no value": the signature of a text without shingles, and the band key that never matches.
+# Marks "no value": the band key that never matches; SENTINEL32 is an empty signature bin.
 SENTINEL = np.uint64(np.iinfo(np.uint64).max)
+SENTINEL32 = np.uint32(0xFFFFFFFF)
+
+# The least Jaccard at which two texts can merge, whatever the other rules say: below it, texts
+# of a few words that share one phrase would pass the `max_changed` rule.
+JACCARD_FLOOR = 0.6
 
 # LSH buckets can be huge when many texts share a band (boilerplate, templates, exact copies that
 # escaped exact dedup). All pairs of a bucket of s texts is s(s-1)/2 candidates; instead every text
@@ -57,46 +67,56 @@ SENTINEL = np.uint64(np.iinfo(np.uint64).max)
 BUCKET_WINDOW = 64
 
 # Texts per batch inside `signatures`: bounds the memory of the flattened shingles (a few MB).
-DOC_BATCH = 2048
+DOC_BATCH = 1024
 
-# Set lookups per step of `_pair_jaccard` (512 KB arrays): bounds its memory on many pairs and
+# Set lookups per step of `_pair_overlap` (512 KB arrays): bounds its memory on many pairs and
 # keeps each step's arrays in cache (measured 1.5x faster than 1M lookups a step).
 _LOOKUPS_PER_STEP = 1 << 16
-
-# Shingles per block of the (permutations x shingles) product: 112 x 8192 uint64 is 7 MB, which
-# measured fastest here (small blocks pay numpy's per-call overhead, big ones fall out of cache).
-SHINGLE_BLOCK = 8192
 
 _U64 = np.uint64
 _MIX1, _MIX2 = _U64(0xBF58476D1CE4E5B9), _U64(0x94D049BB133111EB)  # splitmix64's finalizer
 _GOLDEN = _U64(0x9E3779B97F4A7C15)  # odd (2^64 / golden ratio): the base of the n-gram polynomial
+_LOW32 = _U64(0xFFFFFFFF)
+
+# Stack Exchange writes a notice into the body of a question closed as a duplicate ("Possible
+# Duplicate:", later "This question already has answers here:") quoting the target's title. Two
+# different questions closed against one target share it; it says nothing about their own text.
+_DUPLICATE_NOTICE = re.compile(
+    r"^> \*\*(?:possible duplicates?|exact duplicates?|this question already has (?:an )?answers? here)"
+    r"\b.*(?:\n>.*)*\n*",
+    re.IGNORECASE | re.MULTILINE,
+)
 
 
 @dataclass(frozen=True)
 class MinHashParams:
-    """MinHash + LSH settings for near-duplicate questions.
+    """Near-duplicate settings: character shingles, one-permutation MinHash, LSH, the merge rule.
 
-    The defaults follow datatrove's (14 bands of 8 rows, 112 permutations) and keep their math:
-
-    - LSH threshold, where the S-curve is steepest: (1/b)^(1/r) = (1/14)^(1/8) ≈ 0.719.
-    - A pair with true Jaccard J becomes a candidate with P = 1 - (1 - J^r)^b:
-      J=0.5 -> 0.053, J=0.6 -> 0.211, J=0.7 -> 0.564, J=0.8 -> 0.924, J=0.85 -> 0.988, J=0.9 -> 0.9995.
-      So about 7.6% of pairs right at the 0.8 threshold are missed, 1.2% at 0.85, and pairs below
-      0.6 are rarely even looked at; those that are get rejected by the true-Jaccard check.
-    - 112 permutations estimate a Jaccard with standard error sqrt(J(1-J)/112) <= 0.047.
+    - LSH: a pair with true Jaccard J becomes a candidate with P = 1 - (1 - J^r)^b. With 32 bands
+      of 4 rows: J=0.6 -> 0.988, J=0.7 -> 0.9998, J=0.2 -> 0.050, J=0.1 -> 0.003. Unrelated
+      questions share about 0.03 of their character 5-grams (six real dumps), so few of them are
+      ever verified, while every pair the merge rule accepts (J >= JACCARD_FLOOR) is found at
+      least 98.8% of the time.
+    - Merge rule (`near`): at most `max_changed` shingles in one set and not the other (60: about
+      two edited words), or Jaccard >= `threshold` (0.9, for long texts), and Jaccard >= the floor.
     """
 
-    ngram: int = 5  # words per shingle: 5-grams are specific enough that unrelated texts share few
-    bands: int = 14
-    rows: int = 8  # rows per band; bands * rows permutations
-    threshold: float = 0.8  # true Jaccard of the shingle sets at or above which two texts merge
-    seed: int = 1  # picks the permutations; signatures from different seeds are not comparable
+    ngram: int = 5  # characters per shingle
+    bands: int = 32
+    rows: int = 4  # rows per band; bands * rows bins
+    threshold: float = 0.9  # shingle Jaccard at or above which two texts merge, whatever their length
+    max_changed: int = 60  # shingles in one text and not the other at or below which two texts merge
+    seed: int = 1  # picks the hash; signatures from different seeds are not comparable
 
     def __post_init__(self) -> None:
         for name in ("ngram", "bands", "rows"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"MinHashParams.{name} must be an integer >= 1; got {value!r}")
+        if self.num_perm > 4096:
+            raise ConfigError(f"MinHashParams: bands x rows must be <= 4096; got {self.num_perm}")
+        if isinstance(self.max_changed, bool) or not isinstance(self.max_changed, int) or self.max_changed < 0:
+            raise ConfigError(f"MinHashParams.max_changed must be an integer >= 0; got {self.max_changed!r}")
         if not isinstance(self.threshold, (int, float)) or not 0 < self.threshold <= 1:
             raise ConfigError(f"MinHashParams.threshold must be in (0, 1]; got {self.threshold!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**64:
@@ -105,6 +125,11 @@ class MinHashParams:
     @property
     def num_perm(self) -> int:
         return self.bands * self.rows
+
+    @property
+    def floor(self) -> float:
+        """The least Jaccard that can merge: JACCARD_FLOOR, or the threshold when that is lower."""
+        return min(JACCARD_FLOOR, self.threshold)
 
     @property
     def lsh_threshold(self) -> float:
@@ -117,6 +142,12 @@ class MinHashParams:
             raise ValueError(f"jaccard must be in [0, 1]; got {jaccard!r}")
         return 1.0 - (1.0 - jaccard**self.rows) ** self.bands
 
+    def near(self, inter: np.ndarray, union: np.ndarray) -> np.ndarray:
+        """Which pairs of shingle sets, given |A ∩ B| and |A ∪ B|, are near-duplicates."""
+        inter, union = np.asarray(inter, dtype=np.int64), np.asarray(union, dtype=np.int64)
+        jac = np.divide(inter, union, out=np.zeros(inter.shape), where=union > 0)
+        return (union > 0) & (jac >= self.floor) & ((jac >= self.threshold) | (union - inter <= self.max_changed))
+
 
 def _mix(z: np.ndarray) -> np.ndarray:
     """splitmix64's finalizer, in place: a bijection of uint64 that spreads every input bit."""
@@ -128,122 +159,49 @@ def _mix(z: np.ndarray) -> np.ndarray:
     return z
 
 
-# XXH3-64 (seed 0) of inputs of 1 to 16 bytes, vectorized: the reference algorithm's three short
-# paths (XXH3_len_1to3_64b, _4to8_, _9to16_ in xxhash.h), reading the first 56 bytes of its default
-# secret. tests/test_near_dup.py checks every length against the xxhash package, byte for byte.
-# Longer words (rare: URLs, code) are hashed by the xxhash package one by one.
-_SECRET = bytes.fromhex(
-    "b8fe6c3923a44bbe7c01812cf721ad1cded46de9839097db7240a4a4b7b3671f"
-    "cb79e64eccc0e578825ad07dccff7221b8084674f743248e"
-)
-_S32 = np.frombuffer(_SECRET, dtype="<u4").astype(np.uint64)
-_S64 = np.frombuffer(_SECRET, dtype="<u8").astype(np.uint64)
-_FLIP_1TO3 = _S32[0] ^ _S32[1]
-_FLIP_4TO8 = _S64[1] ^ _S64[2]
-_FLIP_9TO16 = (_S64[3] ^ _S64[4], _S64[5] ^ _S64[6])
-_PRIME64_2, _PRIME64_3 = _U64(0xC2B2AE3D27D4EB4F), _U64(0x165667B19E3779F9)
-_PRIME_MX1, _PRIME_MX2 = _U64(0x165667919E3779F9), _U64(0x9FB21C651E98DF25)
-_LOW32 = _U64(0xFFFFFFFF)
+def near_dup_text(text: str) -> str:
+    """The text the near-duplicate check compares: duplicate notices removed, then normalized."""
+    return normalize_for_hash(_DUPLICATE_NOTICE.sub("", text))
 
 
-def _mul128_fold64(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(a * b as 128 bits) low half XOR high half, from 32-bit limbs (XXH_mult64to128's portable form)."""
-    a_lo, a_hi, b_lo, b_hi = a & _LOW32, a >> _U64(32), b & _LOW32, b >> _U64(32)
-    lo_lo, hi_lo, lo_hi = a_lo * b_lo, a_hi * b_lo, a_lo * b_hi
-    cross = (lo_lo >> _U64(32)) + (hi_lo & _LOW32) + lo_hi  # < 2^64: cannot wrap
-    upper = (hi_lo >> _U64(32)) + (cross >> _U64(32)) + a_hi * b_hi
-    lower = (cross << _U64(32)) | (lo_lo & _LOW32)
-    return lower ^ upper
-
-
-def _xxh3_words(blob: bytes, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """xxhash.xxh3_64_intdigest(blob[s:s+n]) for every (s, n), n >= 1, as uint64."""
-    padded = blob + bytes(8)  # every 8-byte read below stays inside the buffer
-    u8 = np.frombuffer(padded, dtype=np.uint8)
-    # Little-endian 32- and 64-bit words starting at every byte (unaligned, strided views, no copy).
-    le32 = np.ndarray((len(padded) - 3,), dtype="<u4", buffer=padded, strides=(1,))
-    le64 = np.ndarray((len(padded) - 7,), dtype="<u8", buffer=padded, strides=(1,))
-    out = np.empty(len(starts), dtype=np.uint64)
-    n = lengths.astype(np.uint64)
-
-    pick = np.flatnonzero(lengths <= 3)
-    if len(pick):
-        s, ln = starts[pick], lengths[pick]
-        c1, c2, c3 = u8[s].astype(np.uint64), u8[s + (ln >> 1)].astype(np.uint64), u8[s + ln - 1].astype(np.uint64)
-        h = ((c1 << _U64(16)) | (c2 << _U64(24)) | c3 | (n[pick] << _U64(8))) ^ _FLIP_1TO3
-        h ^= h >> _U64(33)  # XXH64_avalanche
-        h *= _PRIME64_2
-        h ^= h >> _U64(29)
-        h *= _PRIME64_3
-        h ^= h >> _U64(32)
-        out[pick] = h
-
-    pick = np.flatnonzero((lengths >= 4) & (lengths <= 8))
-    if len(pick):
-        s, ln = starts[pick], lengths[pick]
-        h = (le32[s + ln - 4].astype(np.uint64) + (le32[s].astype(np.uint64) << _U64(32))) ^ _FLIP_4TO8
-        h ^= ((h << _U64(49)) | (h >> _U64(15))) ^ ((h << _U64(24)) | (h >> _U64(40)))  # XXH3_rrmxmx
-        h *= _PRIME_MX2
-        h ^= (h >> _U64(35)) + n[pick]
-        h *= _PRIME_MX2
-        h ^= h >> _U64(28)
-        out[pick] = h
-
-    pick = np.flatnonzero((lengths >= 9) & (lengths <= 16))
-    if len(pick):
-        s, ln = starts[pick], lengths[pick]
-        lo = le64[s].astype(np.uint64) ^ _FLIP_9TO16[0]
-        hi = le64[s + ln - 8].astype(np.uint64) ^ _FLIP_9TO16[1]
-        h = n[pick] + lo.byteswap() + hi + _mul128_fold64(lo, hi)
-        h ^= h >> _U64(37)  # XXH3_avalanche
-        h *= _PRIME_MX1
-        h ^= h >> _U64(32)
-        out[pick] = h
-
-    for i in np.flatnonzero(lengths > 16).tolist():
-        out[i] = xxhash.xxh3_64_intdigest(blob[starts[i] : starts[i] + lengths[i]])
-    return out
+def char_shingles(text: str, ngram: int) -> list[str]:
+    """The shingles of `text` as strings (what `shingle_hashes` hashes), for other libraries to hash."""
+    s = near_dup_text(text)
+    if 0 < len(s) < ngram:
+        return [s]
+    return [s[i : i + ngram] for i in range(len(s) - ngram + 1)]
 
 
 def _shingle_batch(texts: Sequence[str], ngram: int):
     """Shingle hashes of a batch, flattened: (hashes uint64, offsets int64 of len(texts) + 1).
 
     Text d owns hashes[offsets[d]:offsets[d+1]]; repeats within a text are kept (MinHash ignores
-    them). A text of L words has L - ngram + 1 shingles, or one of all its words when 0 < L < ngram.
+    them). A text of L characters has L - ngram + 1 shingles, or one of all of them when 0 < L < ngram.
     """
-    normalized = [normalize_for_hash(t) for t in texts]
-    # normalize_for_hash leaves single spaces between words and none at the ends, and UTF-8 never
-    # uses the byte 0x20 inside a character: splitting the joined bytes at spaces gives str.split().
-    n_words = np.array([s.count(" ") + 1 if s else 0 for s in normalized], dtype=np.int64)
-    blob = " ".join(s for s in normalized if s).encode("utf-8")
-    spaces = np.flatnonzero(np.frombuffer(blob, dtype=np.uint8) == 32)
-    word_begin = np.concatenate([[0], spaces + 1]) if blob else np.empty(0, dtype=np.int64)
-    word_end = np.append(spaces, len(blob)) if blob else np.empty(0, dtype=np.int64)
-    word_hashes = _xxh3_words(blob, word_begin, word_end - word_begin)
-    word_starts = np.zeros(len(texts) + 1, dtype=np.int64)
-    np.cumsum(n_words, out=word_starts[1:])
-
-    n_shingles = np.where(n_words >= ngram, n_words - ngram + 1, np.minimum(n_words, 1))
+    normalized = [near_dup_text(t) for t in texts]
+    lengths = np.array([len(s) for s in normalized], dtype=np.int64)
+    codes = np.frombuffer("".join(normalized).encode("utf-32-le"), dtype="<u4").astype(np.uint64)
+    char_starts = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=char_starts[1:])
+    n_shingles = np.where(lengths >= ngram, lengths - ngram + 1, np.minimum(lengths, 1))
     offsets = np.zeros(len(texts) + 1, dtype=np.int64)
     np.cumsum(n_shingles, out=offsets[1:])
     total = int(offsets[-1])
     if total == 0:
         return np.empty(0, dtype=np.uint64), offsets
-    # A shingle's hash is mix(sum_k w_k * G^(m-1-k)) over its m word hashes w_k: a polynomial
-    # in an odd constant (order-sensitive; two different word sequences agree with probability
-    # about 2^-64 since the w_k are xxh3 outputs), then splitmix64 to spread every bit. Computed
-    # once at every word position over the whole batch with shifted slices, no gathers.
-    n_all = len(word_hashes)
-    padded = np.append(word_hashes, np.zeros(ngram - 1, dtype=np.uint64))
+    # The polynomial sum_k c_k * G^(n-1-k) over the shingle's code points, at every position of the
+    # batch at once with shifted slices (no gathers), then splitmix64 to spread every bit.
+    n_all = len(codes)
+    padded = np.append(codes, np.zeros(ngram - 1, dtype=np.uint64))
     window = padded[:n_all].copy()
-    for k in range(1, ngram):  # a loop over the n-gram's words; each step covers every position
+    for k in range(1, ngram):
         window *= _GOLDEN
         window += padded[k : n_all + k]
-    first_word = np.repeat(word_starts[:-1] - offsets[:-1], n_shingles) + np.arange(total)
-    h = _mix(window[first_word])
-    short = np.flatnonzero((n_words > 0) & (n_words < ngram))
-    if len(short):  # texts of fewer words than ngram: one shingle of the words they have
-        first, width = word_starts[short], n_words[short]
+    first_char = np.repeat(char_starts[:-1] - offsets[:-1], n_shingles) + np.arange(total)
+    h = _mix(window[first_char])
+    short = np.flatnonzero((lengths > 0) & (lengths < ngram))
+    if len(short):  # texts shorter than ngram: one shingle of the characters they have
+        first, width = char_starts[short], lengths[short]
         g = padded[first]
         for k in range(1, int(width.max())):
             g = np.where(k < width, g * _GOLDEN + padded[first + k], g)
@@ -261,9 +219,9 @@ def _sorted_unique(values: np.ndarray) -> np.ndarray:
 
 
 def shingle_hashes(text: str, ngram: int) -> np.ndarray:
-    """Sorted unique uint64 hashes of the word n-grams of normalize_for_hash(text).split().
+    """Sorted unique uint64 hashes of the character n-grams of near_dup_text(text).
 
-    A text shorter than `ngram` words gives one shingle of all its words; an empty text, none.
+    A text shorter than `ngram` characters gives one shingle of all of them; an empty text, none.
     """
     if ngram < 1:
         raise ConfigError(f"ngram must be >= 1; got {ngram!r}")
@@ -271,75 +229,116 @@ def shingle_hashes(text: str, ngram: int) -> np.ndarray:
     return _sorted_unique(hashes)
 
 
-def _permutations(params: MinHashParams) -> tuple[np.ndarray, np.ndarray]:
-    """(a, b) of the num_perm permutations, from xxh3 of fixed labels and the seed (stable)."""
-    a = [xxhash.xxh3_64_intdigest(f"minhash-a-{j}".encode(), seed=params.seed) | 1 for j in range(params.num_perm)]
-    b = [xxhash.xxh3_64_intdigest(f"minhash-b-{j}".encode(), seed=params.seed) for j in range(params.num_perm)]
-    return np.array(a, dtype=np.uint64), np.array(b, dtype=np.uint64)
+def _seed_key(seed: int) -> np.uint64:
+    return _U64(xxhash.xxh3_64_intdigest(b"stackpref-minhash", seed=seed))
 
 
-def _minhash(hashes: np.ndarray, offsets: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(len(offsets) - 1, num_perm) signatures of flattened shingle hashes; SENTINEL rows for none."""
-    n_docs, num_perm = len(offsets) - 1, len(a)
-    out = np.full((n_docs, num_perm), SENTINEL, dtype=np.uint64)
-    has = np.flatnonzero(offsets[1:] > offsets[:-1])
-    if len(has) == 0:
-        return out
-    starts = offsets[:-1][has]  # strictly increasing: these texts tile `hashes` without gaps
-    keys = hashes >> _U64(32)  # the 32-bit key of each shingle (see the module docstring)
-    sub = np.empty((len(has), num_perm), dtype=np.uint64)
-    sub.fill(SENTINEL)
-    buffer = np.empty((num_perm, SHINGLE_BLOCK), dtype=np.uint64)
-    a_col, b_col = a[:, None], b[:, None]
-    for lo in range(0, len(keys), SHINGLE_BLOCK):
-        hi = min(lo + SHINGLE_BLOCK, len(keys))
-        block = buffer[:, : hi - lo]
-        np.multiply(a_col, keys[None, lo:hi], out=block)
-        block += b_col
-        # The texts that own shingles in [lo, hi); the first may have started in an earlier block.
-        first = int(np.searchsorted(starts, lo, side="right")) - 1
-        stop = int(np.searchsorted(starts, hi, side="left"))
-        local = np.maximum(starts[first:stop], lo) - lo
-        mins = np.minimum.reduceat(block, local, axis=1)
-        np.minimum(sub[first:stop], mins.T, out=sub[first:stop])
-    out[has] = sub
-    return out
+def _probe(bins: np.ndarray, attempt: int, k: int, key: np.uint64) -> np.ndarray:
+    """The bin that empty bin `bins` looks at on `attempt`: the same for every text (a function of
+    bin, attempt and seed only), so densified values still agree with probability J."""
+    z = bins.astype(np.uint64) * _GOLDEN + _U64((attempt * int(_MIX1) + int(key)) % 2**64)
+    return ((_mix(z) >> _U64(32)) * _U64(k)) >> _U64(32)
+
+
+def _one_permutation(hashes: np.ndarray, offsets: np.ndarray, k: int, key: np.uint64) -> np.ndarray:
+    """(len(offsets) - 1, k) uint32 signatures: each shingle's bin minimum, empty bins densified;
+    SENTINEL32 rows for texts without shingles."""
+    n_docs = len(offsets) - 1
+    if len(hashes) == 0:
+        return np.full((n_docs, k), SENTINEL32, dtype=np.uint32)
+    h = _mix(hashes ^ key)
+    owner = np.repeat(np.arange(n_docs, dtype=np.int64), np.diff(offsets))
+    slot = owner * k + (((h >> _U64(32)) * _U64(k)) >> _U64(32)).astype(np.int64)
+    # Each bin's minimum of the low 32 bits; SENTINEL32 stays "empty" (a value equal to it is moved).
+    # np.minimum.at on uint64 measured 15x faster than sorting (slot, value) codes.
+    sig = np.full(n_docs * k, _U64(SENTINEL32), dtype=np.uint64)
+    np.minimum.at(sig, slot, np.minimum(h & _LOW32, _U64(SENTINEL32) - _U64(1)))
+    sig = sig.astype(np.uint32)
+    sig = sig.reshape(n_docs, k)
+    filled = sig.copy()  # borrowing reads the bins as hashed, never a value borrowed before
+    empty_doc, empty_bin = np.nonzero((sig == SENTINEL32) & (sig != SENTINEL32).any(axis=1, keepdims=True))
+    attempt = 0
+    while len(empty_doc):
+        attempt += 1
+        value = filled[empty_doc, _probe(empty_bin, attempt, k, key).astype(np.int64)]
+        found = value != SENTINEL32
+        sig[empty_doc[found], empty_bin[found]] = value[found]
+        empty_doc, empty_bin = empty_doc[~found], empty_bin[~found]
+    return sig
 
 
 def signatures(texts: Sequence[str], params: MinHashParams) -> np.ndarray:
-    """MinHash signatures, shape (len(texts), bands * rows), uint64.
+    """One-permutation MinHash signatures, shape (len(texts), bands * rows), uint32.
 
-    A text without shingles (empty after normalization) gets SENTINEL in every column; its band
-    keys are SENTINEL too and `candidate_pairs` never pairs it.
+    A text without shingles (empty after normalization) gets SENTINEL32 in every bin; its band
+    keys are SENTINEL and `candidate_pairs` never pairs it.
     """
-    out = np.empty((len(texts), params.num_perm), dtype=np.uint64)
-    a, b = _permutations(params)
+    out = np.empty((len(texts), params.num_perm), dtype=np.uint32)
+    key = _seed_key(params.seed)
     for lo in range(0, len(texts), DOC_BATCH):  # DOC_BATCH texts at a time bounds the shingles in memory
         hashes, offsets = _shingle_batch(texts[lo : lo + DOC_BATCH], params.ngram)
-        out[lo : lo + DOC_BATCH] = _minhash(hashes, offsets, a, b)
+        out[lo : lo + DOC_BATCH] = _one_permutation(hashes, offsets, params.num_perm, key)
     return out
+
+
+def lsh_keys(texts: Sequence[str], params: MinHashParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What pass 1 keeps of each text: its band keys (n, bands) uint64, its sketch (n, bands * rows)
+    uint8 (see `sketch`) and its shingle count (positions, repeats included) int64."""
+    sigs = signatures(texts, params)
+    sizes = np.array([len(near_dup_text(t)) for t in texts], dtype=np.int64)
+    sizes = np.where(sizes >= params.ngram, sizes - params.ngram + 1, np.minimum(sizes, 1))
+    return band_keys(sigs, params), sketch(sigs), sizes
+
+
+def sketch(sigs: np.ndarray) -> np.ndarray:
+    """The low 8 bits of every bin (b-bit minwise hashing, Li & König 2010): 128 bytes a text that
+    estimate a pair's Jaccard well enough for the plan to tell a near-duplicate from a chance LSH
+    candidate before any text is read (see `plausible`)."""
+    return (np.asarray(sigs, dtype=np.uint32) & np.uint32(0xFF)).astype(np.uint8)
+
+
+# How far below the merge rule's Jaccards an estimate may fall and still keep a pair together in
+# the plan: 3.4 standard errors of a 128-bin estimate at J = 0.6 (0.044).
+SKETCH_MARGIN = 0.15
+
+_PAIRS_PER_STEP = 1 << 16  # 8 MB of sketch bytes compared at a time
+
+
+def plausible(pairs: np.ndarray, sketches: np.ndarray, sizes: np.ndarray, params: MinHashParams) -> np.ndarray:
+    """Which candidate pairs (i, j) might pass `params.near`, judged from sketches and shingle counts
+    alone, leniently (SKETCH_MARGIN on Jaccard, three times the changed-shingle budget, since the
+    counts include repeats). Two unrelated texts share an LSH band now and then, and texts of one
+    template share many; without this, such chance candidates chain whole families of texts into
+    one bucket of pass 3, whose memory then grows with the input."""
+    keep = np.zeros(len(pairs), dtype=bool)
+    k = sketches.shape[1] if sketches.ndim == 2 else 0
+    for lo in range(0, len(pairs), _PAIRS_PER_STEP):
+        i, j = pairs[lo : lo + _PAIRS_PER_STEP, 0], pairs[lo : lo + _PAIRS_PER_STEP, 1]
+        agree = (sketches[i] == sketches[j]).sum(axis=1) / max(k, 1)
+        est = np.clip((agree - 1 / 256) / (1 - 1 / 256), 0, 1)  # two different bins agree with chance 1/256
+        changed = (sizes[i] + sizes[j]) / (1 + est) * (1 - est)
+        keep[lo : lo + len(i)] = (est >= params.floor - SKETCH_MARGIN) & (
+            (est >= params.threshold - SKETCH_MARGIN) | (changed <= 3 * params.max_changed))
+    return keep
 
 
 def band_keys(sigs: np.ndarray, params: MinHashParams) -> np.ndarray:
     """One uint64 key per band, shape (n, bands): the band's `rows` values folded with splitmix64.
 
-    A band of SENTINEL values (a text without shingles) gets the key SENTINEL, and no real band
-    does (a real key equal to SENTINEL becomes SENTINEL - 1). Two different bands share a key with
+    A band of empty bins (a text without shingles) gets the key SENTINEL, and no real band does (a
+    real key equal to SENTINEL becomes SENTINEL - 1). Two different bands share a key with
     probability 2^-64; such a false candidate is rejected by verification anyway.
     """
-    sigs = np.asarray(sigs, dtype=np.uint64)
+    sigs = np.asarray(sigs)
     if sigs.ndim != 2 or sigs.shape[1] != params.num_perm:
         raise ValueError(f"signatures must have shape (n, {params.num_perm}); got {sigs.shape}")
     bands = sigs.reshape(len(sigs), params.bands, params.rows)
     key = np.full((len(sigs), params.bands), _U64(params.rows), dtype=np.uint64)
     for r in range(params.rows):
-        key = _mix(key * _GOLDEN + bands[:, :, r])
+        key = _mix(key * _GOLDEN + bands[:, :, r].astype(np.uint64))
     key[key == SENTINEL] = SENTINEL - _U64(1)
-    key[(bands == SENTINEL).all(axis=2)] = SENTINEL
+    key[(bands == SENTINEL32).all(axis=2)] = SENTINEL
     return key
-
-
-_SENTINEL32 = np.uint32(0xFFFFFFFF)
 
 
 def narrow_keys(keys: np.ndarray) -> np.ndarray:
@@ -347,15 +346,15 @@ def narrow_keys(keys: np.ndarray) -> np.ndarray:
     narrower key adds (about n^2 / 2^33 per band) is only one more candidate, rejected by the
     Jaccard check; SENTINEL stays the sentinel (a real key that would collide with it is moved)."""
     narrow = (np.asarray(keys, dtype=np.uint64) & np.uint64(0xFFFFFFFF)).astype(np.uint32)
-    narrow[narrow == _SENTINEL32] -= np.uint32(1)
-    narrow[np.asarray(keys) == SENTINEL] = _SENTINEL32
+    narrow[narrow == SENTINEL32] -= np.uint32(1)
+    narrow[np.asarray(keys) == SENTINEL] = SENTINEL32
     return narrow
 
 
 def widen_keys(narrow: np.ndarray) -> np.ndarray:
     """uint32 band keys back to `candidate_pairs`' uint64, the sentinel included."""
     keys = np.asarray(narrow, dtype=np.uint32).astype(np.uint64)
-    keys[narrow == _SENTINEL32] = SENTINEL
+    keys[narrow == SENTINEL32] = SENTINEL
     return keys
 
 
@@ -411,25 +410,36 @@ def jaccard(a: np.ndarray, b: np.ndarray) -> float:
     return inter / (union - inter)
 
 
-def pair_jaccard(texts: Sequence[str], pairs: np.ndarray, ngram: int) -> np.ndarray:
-    """True shingle Jaccard of each pair (i, j) of `texts`, float64, vectorized over the pairs.
+def pair_overlap(texts: Sequence[str], pairs: np.ndarray, ngram: int) -> tuple[np.ndarray, np.ndarray]:
+    """(|A ∩ B|, |A ∪ B|) of the shingle sets of each pair (i, j) of `texts`, int64, vectorized.
 
     Only the texts named in `pairs` are shingled, and all pairs are answered by one sort and one
-    searchsorted (see `_pair_jaccard`); equal to `jaccard` on each pair but for a chance of about
-    |A||B| / 2^40 or less.
+    searchsorted (see `_pair_overlap`); exact but for a chance of about |A||B| / 2^40 or less.
     """
     pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
     if len(pairs) == 0:
-        return np.empty(0, dtype=np.float64)
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
     if pairs.min() < 0 or pairs.max() >= len(texts):
         raise ValueError(f"pairs must index 0..{len(texts) - 1}; got values from {pairs.min()} to {pairs.max()}")
     docs = _sorted_unique(pairs.ravel())
     hashes, offsets = _shingle_batch([texts[int(d)] for d in docs], ngram)
-    return _pair_jaccard(np.searchsorted(docs, pairs), hashes, offsets)
+    return _pair_overlap(np.searchsorted(docs, pairs), hashes, offsets)
 
 
-def _pair_jaccard(pairs: np.ndarray, hashes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """Jaccard of pairs of the texts of flattened shingles (hashes, offsets; repeats allowed).
+def pair_jaccard(texts: Sequence[str], pairs: np.ndarray, ngram: int) -> np.ndarray:
+    """True shingle Jaccard of each pair (i, j) of `texts`, float64 (see `pair_overlap`)."""
+    inter, union = pair_overlap(texts, pairs, ngram)
+    return np.divide(inter, union, out=np.zeros(len(inter)), where=union > 0)
+
+
+def near_pairs(texts: Sequence[str], pairs: np.ndarray, params: MinHashParams) -> np.ndarray:
+    """Which pairs (i, j) of `texts` are near-duplicates by `params.near` on their exact shingle sets."""
+    return params.near(*pair_overlap(texts, pairs, params.ngram))
+
+
+def _pair_overlap(pairs: np.ndarray, hashes: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(intersection, union) sizes of pairs of the texts of flattened shingles (hashes, offsets;
+    repeats allowed).
 
     Each text gets a block of sorted set codes `(text << 64-t) | (shingle >> t)`, t = the bits
     needed to number the texts, all made by one np.sort. The smaller set of every pair is then
@@ -437,7 +447,7 @@ def _pair_jaccard(pairs: np.ndarray, hashes: np.ndarray, offsets: np.ndarray) ->
     searchsorted per step answers 64k lookups. The codes keep 64-t bits of each shingle hash
     (>= 40 bits up to 16M texts): two different shingles of one pair agree on them with
     probability about |A||B| / 2^(64-t), 3e-7 for two 300-shingle texts among 16M texts, so the
-    result equals `jaccard` but for that.
+    sizes are exact but for that.
     """
     n_docs = len(offsets) - 1
     shift = _U64(max(int(n_docs - 1).bit_length(), 1))
@@ -478,8 +488,7 @@ def _pair_jaccard(pairs: np.ndarray, hashes: np.ndarray, offsets: np.ndarray) ->
         inter[lo:hi] = hits[ends] - hits[ends - c]
         lo = hi
     inter[order] = inter.copy()
-    union = sizes[pairs[:, 0]] + sizes[pairs[:, 1]] - inter
-    return np.divide(inter, union, out=np.zeros(len(pairs)), where=union > 0)
+    return inter, sizes[pairs[:, 0]] + sizes[pairs[:, 1]] - inter
 
 
 def equal_value_pairs(values: np.ndarray) -> np.ndarray:
