@@ -66,15 +66,15 @@ def test_ray_engine_builds_the_six_real_dumps_byte_for_byte_as_local(real_build,
 
 @needs_shared
 def test_engines_agree_with_many_byte_ranges_and_buckets(ray_instance, tmp_path, monkeypatch):
-    """Small byte ranges (dozens a dump, rows cut at every boundary) and eight buckets: the local
+    """Small byte ranges (dozens a dump, rows cut at every boundary) and nine buckets: the local
     engine with whole-file ranges, the local engine and the ray engine with small ones, all equal."""
     sources = [SHARED_SITES / name for name in ("beer-2016", "beer-2017", "cardano-2021")]
-    monkeypatch.setattr(plan, "BUCKET_INPUT_BYTES", 1 << 20)
+    monkeypatch.setattr(plan, "BUCKET_TEXT_BYTES", 1 << 19)
     whole = run_build(tmp_path / "whole" / "out", *sources, workers=2)
     monkeypatch.setattr(posts_xml, "FRAGMENT_BYTES", 1 << 16)
     run_build(tmp_path / "local" / "out", *sources, workers=2)
     run_build(tmp_path / "ray" / "out", *sources, engine="ray")
-    assert len(whole["files"]["pairs/train"]) == 8
+    assert len(whole["files"]["pairs/train"]) == 9  # 4 to 4.5 MB of text in 512 KB buckets
     assert_same_build(tmp_path / "whole" / "out", tmp_path / "local" / "out")
     assert_same_build(tmp_path / "whole" / "out", tmp_path / "ray" / "out")
 

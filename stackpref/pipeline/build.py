@@ -30,7 +30,13 @@ from stackpref.output.leakage import overlap_check
 from stackpref.output.writer import check_target, list_outputs, staging, write_json
 from stackpref.pipeline.funnel import Funnel
 from stackpref.pipeline.meter import LengthMeter, check_tokenizer_name
-from stackpref.pipeline.plan import bucket_count, newest_dumps, route_questions, superseded_and_deleted
+from stackpref.pipeline.plan import (
+    bucket_count,
+    estimated_buckets,
+    newest_dumps,
+    route_questions,
+    superseded_and_deleted,
+)
 from stackpref.pipeline.process import ProcessBucket
 from stackpref.pipeline.read import SPILL_COMPRESSION, SpillTask
 from stackpref.pipeline.route import RouteTask
@@ -70,7 +76,6 @@ def build(config: BuildConfig, *, overwrite: bool = False, progress: bool = Fals
     check_target(config.out, overwrite)  # refuse before any work is done
     sources = resolve_all(config.sources)
     check_tokenizer_name(config.tokenizer)  # a missing tokenizer folder fails before any work
-    buckets = bucket_count(sources)
     funnel = Funnel()
     # Beside passes 1 and 2, in threads: input checksums (reading every input once more; hashlib
     # releases the GIL), and the tokenizer, first needed in pass 3 (transformers takes seconds to import).
@@ -80,8 +85,9 @@ def build(config: BuildConfig, *, overwrite: bool = False, progress: bool = Fals
         meter = beside.submit(LengthMeter.load, config.tokenizer, config.trust_remote_code)
         spill = _spill_folder(config, stage)
         try:
-            with open_engine(config.engine, _workers(config, buckets), config.ray_address) as engine:
+            with open_engine(config.engine, _workers(config, estimated_buckets(sources)), config.ray_address) as engine:
                 keys = _read(sources, spill, config, engine, funnel, bar)
+                buckets = bucket_count(keys["text_bytes"])
                 routed = _route(keys, sources, spill, buckets, config, engine, funnel, bar)
                 meter = meter.result()
                 clusters = _process(routed, stage, buckets, config, meter.spec(), engine, funnel, bar)
@@ -114,7 +120,7 @@ def _read(sources: list[Source], spill: str, config: BuildConfig, engine: Engine
     dates: dict[str, tuple[str | None, str | None]] = {}
     questions, answers, posts, files, links = [], [], [], [], []
     link_counts: Counter = Counter()
-    read = 0
+    read = text_bytes = 0
 
     def tasks(index: int, source: Source):
         pieces = source.pieces()
@@ -135,6 +141,7 @@ def _read(sources: list[Source], spill: str, config: BuildConfig, engine: Engine
                 link_counts.update(result["counts"])
                 continue
             read += result["rows"]
+            text_bytes += result["text_bytes"]
             skipped.update(result.get("skipped", {}))
             for name, first, last in result["dates"]:
                 dates[name] = _widen(dates.get(name), first, last)
@@ -152,6 +159,7 @@ def _read(sources: list[Source], spill: str, config: BuildConfig, engine: Engine
         "files": files,
         "boilerplate": _boilerplate(answers),
         "links": pl.from_arrow(pa.concat_tables(links)) if links else None,
+        "text_bytes": text_bytes,
         "link_counts": dict(link_counts),
     }
 

@@ -11,13 +11,21 @@ from stackpref.sources import Source
 from stackpref.steps import near_dup
 from stackpref.steps.text import seeded_unit
 
-BUCKET_INPUT_BYTES = 16 << 20  # input bytes per bucket: bounds the memory of the last pass, and sets its parallelism
+BUCKET_INPUT_BYTES = 16 << 20  # input bytes per bucket, for the estimate made before reading
+# Text bytes (Markdown, UTF-8) per bucket: bounds the memory of the last pass, and sets its parallelism.
+BUCKET_TEXT_BYTES = 10 << 20
 
 
-def bucket_count(sources: list[Source]) -> int:
-    """Buckets for a build: a function of the input only, so the output files do not depend on
-    the number of workers."""
+def estimated_buckets(sources: list[Source]) -> int:
+    """About how many buckets a build will have, from the sizes of its inputs, before any is read."""
     return max(1, math.ceil(sum(source.text_bytes() for source in sources) / BUCKET_INPUT_BYTES))
+
+
+def bucket_count(text_bytes: int) -> int:
+    """Buckets for a build, from the text that pass 1 read: a function of the input's content only,
+    so the output files depend neither on the number of workers nor on how the input was packed
+    (a Posts.xml and its .7z give the same files)."""
+    return max(1, math.ceil(text_bytes / BUCKET_TEXT_BYTES))
 
 
 def newest_dumps(dates: dict[str, str | None], site_of: dict[str, str]) -> dict[str, str]:

@@ -68,7 +68,10 @@ def spill_batch(kind: str, batch: pa.RecordBatch | pa.Table, always_html: bool, 
     storage.write_frame(frame, path, SPILL_COMPRESSION)
     dates = frame.group_by("source").agg(first=pl.col("creation_date").min(),
                                          last=pl.col("creation_date").max()).rows()
-    return {"kind": kind, "rows": frame.height, "dates": dates, **{k: v.to_arrow() for k, v in keys.items()}}
+    texts = ["text"] if kind == "posts" else ["text", "chosen", "rejected"]
+    text_bytes = sum(int(frame[name].str.len_bytes().sum() or 0) for name in texts)
+    return {"kind": kind, "rows": frame.height, "text_bytes": text_bytes, "dates": dates,
+            **{k: v.to_arrow() for k, v in keys.items()}}
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ the fragments are parsed anywhere (`parse_rows`), so a plain file and a member d
 of a `.7z` go through the same code, parsing uses every core, and memory stays flat.
 """
 
+import itertools
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -149,19 +150,33 @@ def split_rows(chunks: Iterable[bytes], label: str) -> Iterator[tuple[bytes, int
         return
     line = 1 + buffer[:start].count(b"\n")
     buffer = buffer[start:]
-    for chunk in stream:
+    for chunk in itertools.chain([b""], stream):  # the head may already hold many rows
         buffer += chunk
-        if len(buffer) < FRAGMENT_BYTES:
-            continue
-        cut = buffer.rfind(b"<row", 0, len(buffer) - 1)
-        if cut <= 0:
-            continue  # one row bigger than a fragment: read on
-        fragment, buffer = buffer[:cut], buffer[cut:]
-        yield fragment, line
+        for fragment, buffer in _whole_fragments(buffer):
+            if fragment.strip():
+                yield fragment, line
+            line += fragment.count(b"\n")
+    for fragment, _ in _whole_fragments(_rows_before_end(buffer, label, lambda: line), final=True):
+        if fragment.strip():
+            yield fragment, line
         line += fragment.count(b"\n")
-    rows = _rows_before_end(buffer, label, lambda: line)
-    if rows.strip():
-        yield rows, line
+
+
+def _whole_fragments(buffer: bytes, final: bool = False) -> Iterator[tuple[bytes, bytes]]:
+    """(fragment, rest) while `buffer` holds a fragment's worth of rows: each fragment ends before
+    the last row that starts within FRAGMENT_BYTES, so none but a single huge row outgrows it (a
+    chunk can be bigger than a fragment: py7zr hands over about 6 MB at a time). `final`: the
+    buffer is the input's last rows, cut up whole."""
+    while len(buffer) >= FRAGMENT_BYTES:
+        cut = buffer.rfind(b"<row", 1, FRAGMENT_BYTES)
+        if cut <= 0:
+            cut = buffer.find(b"<row", FRAGMENT_BYTES)  # one row bigger than a fragment: it alone
+            if cut <= 0:
+                break  # read on until the next row starts
+        fragment, buffer = buffer[:cut], buffer[cut:]
+        yield fragment, buffer
+    if final:
+        yield buffer, b""
 
 
 def _open_root(stream: Iterator[bytes], label: str) -> tuple[bytes, int]:
