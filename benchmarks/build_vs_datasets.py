@@ -81,14 +81,14 @@ def make_input(folder: Path, size_mb: int) -> tuple[Path, int]:
 
     from stackpref.pipeline.read import to_markdown
     from stackpref.sources.posts_xml import read_posts_xml
-    from stackpref.sources.sites import site_host
+    from make_corpus import corpus_host
 
     corpus = folder / "corpus"
     subprocess.run([sys.executable, str(Path(__file__).parent / "make_corpus.py"), "--out", str(corpus),
                     "--size-mb", str(size_mb), "--quiet"], check=True)
     with open(corpus / "Posts.xml", "rb") as handle:
         chunks = iter(lambda: handle.read(1 << 20), b"")
-        posts = pl.concat(pl.from_arrow(batch) for batch in read_posts_xml(chunks, site=site_host("corpus"), source="corpus",
+        posts = pl.concat(pl.from_arrow(batch) for batch in read_posts_xml(chunks, site=corpus_host(None), source="corpus",
                                                                            skipped=Counter()))
     posts = posts.with_columns(pl.Series("body", to_markdown(posts["body"].to_list(), True)))
     questions = posts.filter(pl.col("post_type") == 1).select(

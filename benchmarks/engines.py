@@ -23,6 +23,7 @@ from itertools import pairwise
 from pathlib import Path
 
 from _measure import run_sampled
+from make_corpus import build_sites
 from scaling import corpus
 
 # The build's progress steps, by the first word of their description.
@@ -42,7 +43,8 @@ def child(engine: str, posts: str, out: str, workers: int) -> None:
             marks.append((STAGES.get(description.split()[0], description), time.perf_counter() - started))
 
     pipeline.Progress = Timed
-    pipeline.build(BuildConfig(sources=[posts], out=out, engine=engine, workers=workers))
+    pipeline.build(BuildConfig(sources=[posts], site=build_sites(Path(posts).parent), out=out, engine=engine,
+                               workers=workers))
     marks.append(("end", time.perf_counter() - started))
     print(json.dumps(marks))
 

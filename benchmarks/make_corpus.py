@@ -3,7 +3,8 @@ planted duplicate questions and their ground truth, for scale and dedup benchmar
 
     python benchmarks/make_corpus.py --out /tmp/corpus-500m --size-mb 500
     python benchmarks/make_corpus.py --out /tmp/corpus-multi --size-mb 200 --site-dirs
-    stackpref build /tmp/corpus-500m ...         (or /tmp/corpus-multi/sites: see corpus.json build_source)
+    stackpref build /tmp/corpus-500m --site /tmp/corpus-500m/Posts.xml=corpus.bench.invalid ...
+                          (sources: corpus.json build_source; one --site per entry of build_sites)
 
 The real dumps (../shared/data/stackexchange/<site>/Posts.xml, beside the checkout) are read at
 run time; nothing from them is stored in the project. What is written goes under --out only:
@@ -16,7 +17,13 @@ run time; nothing from them is stored in the project. What is written goes under
   OUT/truth.jsonl      one line per planted question:
                        {"id", "source_id", "kind": "near"|"exact", "jaccard", "site", "source_site"}
   OUT/corpus.json      totals (bytes, questions, answers, copies, planted counts, seed, id scheme,
-                       Jaccard distributions) and where every id range came from (attribution)
+                       Jaccard distributions), where every id range came from (attribution), and
+                       how to build it: build_source, and build_sites, the `--site PATH=HOST` of
+                       each Posts.xml (BuildConfig(site=...)): corpus.bench.invalid, or with
+                       --site-dirs corpus1.bench.invalid ..., hosts under the reserved TLD .invalid.
+                       A build needs them: the copies keep the real posts' links to their own
+                       questions, so the corpus would otherwise be taken for the first real site
+                       it copies (and a site folder named corpus1-2020 names no host)
 
 Sites. By default every <site> folder of --data except beer-2016: beer-2016 and beer-2017 are two
 dumps of the same site, so most beer-2016 posts are also in beer-2017, and using both would add
@@ -108,6 +115,7 @@ COPY_JACCARD_LIMIT = 0.3  # warn when the 95th percentile of that Jaccard reache
 # Real dumps left out unless named in --sites, with the reason (shown in --help).
 DEFAULT_EXCLUDE = {"beer-2016": "an older dump of the same site as beer-2017, whose posts are mostly in beer-2017 "
                                 "too, so using both adds real duplicate questions that truth.jsonl does not list"}
+CORPUS_DOMAIN = "bench.invalid"  # the corpora's hosts: a reserved TLD (RFC 6761), never a real site
 DIR_NAMES = ("corpus1-2020", "corpus2-2021", "corpus3-2022", "corpus4-2023", "corpus5-2024",
              "corpus6-2019", "corpus7-2018", "corpus8-2017")
 
@@ -719,6 +727,20 @@ def load_sites(args) -> tuple[list[Site], Pieces]:
     return [Site(i, name, args.data / name / "Posts.xml", pieces) for i, name in enumerate(names)], pieces
 
 
+def corpus_host(folder: str | None) -> str:
+    """The host a corpus Posts.xml is built as: corpus.bench.invalid, or corpus1.bench.invalid for the
+    site folder corpus1-2020."""
+    return f"{(folder or 'corpus').split('-')[0]}.{CORPUS_DOMAIN}"
+
+
+def build_sites(out: Path) -> list[str]:
+    """The `--site PATH=HOST` entries that build the corpus made in `out` (corpus.json build_sites, found
+    again from its files, so a corpus moved since, or made before build_sites existed, works too)."""
+    found = [(out / "Posts.xml", None)] if (out / "Posts.xml").is_file() else []
+    found += [(path, path.parent.name) for path in sorted((out / "sites").glob("*/Posts.xml"))]
+    return [f"{path}={corpus_host(name)}" for path, name in found]
+
+
 def summary(values: list[float]) -> dict | None:
     if not values:
         return None
@@ -822,6 +844,7 @@ def main(argv=None) -> dict:
         "bytes": sum(o.bytes for o in outs),
         "files": {str(o.path.relative_to(args.out)): o.bytes for o in outs},
         "build_source": str(args.out / "sites" if args.site_dirs else args.out / "Posts.xml"),
+        "build_sites": [f"{o.path}={corpus_host(name)}" for o, name in zip(outs, names)],
         "questions": counts["questions"],
         "answers": counts["answers"],
         "other_rows": counts["other"],

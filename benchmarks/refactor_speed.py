@@ -21,16 +21,20 @@ import tempfile
 from pathlib import Path
 
 from _measure import run_sampled
+from make_corpus import build_sites
 from same_output import ROOT, SHARED, importable, paired_table
 
 HERE = Path(__file__).resolve().parent
-_BUILD = ("import json, sys, stackpref; assert stackpref.__file__.startswith(sys.argv[1]); "
-          "from stackpref.config import resolve_config; "
-          "stackpref.build(resolve_config(sources=[sys.argv[2]], out=sys.argv[3], workers=2))")
+# --site for a make_corpus Posts.xml (sys.argv[4], JSON), left out for a version without the option.
+_BUILD = ("import dataclasses, json, sys, stackpref; assert stackpref.__file__.startswith(sys.argv[1]); "
+          "from stackpref.config import BuildConfig, resolve_config; "
+          "site = {'site': json.loads(sys.argv[4])} if 'site' in {f.name for f in dataclasses.fields(BuildConfig)} else {}; "
+          "stackpref.build(resolve_config(sources=[sys.argv[2]], out=sys.argv[3], workers=2, **site))")
 
 
 def build(code: Path, source: Path, out: Path) -> dict:
-    result = run_sampled([sys.executable, "-c", _BUILD, str(code), str(source), str(out)],
+    sites = build_sites(source.parent) if source.name == "Posts.xml" else []
+    result = run_sampled([sys.executable, "-c", _BUILD, str(code), str(source), str(out), json.dumps(sites)],
                          env={"PYTHONPATH": str(code)})
     subprocess.run(["rm", "-rf", str(out)], check=True)
     return result

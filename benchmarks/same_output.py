@@ -32,6 +32,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 from lxml import etree
+from make_corpus import build_sites
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data" / "stackexchange"
@@ -75,7 +76,7 @@ def builds(inputs: Path) -> dict[str, tuple[list[str], dict]]:
         "sample": ([], {}),
         "paired-table": ([str(table)], {}),
         "six-dumps-llama2": ([str(SHARED)], {"tokenizer": str(LLAMA2)}),
-        "corpus-40mb": ([str(corpus / "sites")], {"workers": 2}),
+        "corpus-40mb": ([str(corpus / "sites")], {"workers": 2, "site": build_sites(corpus)}),
     }
 
 
@@ -90,11 +91,14 @@ def importable(worktree: Path) -> Path:
 
 
 def run_build(code: Path, sources: list[str], options: dict, out: Path) -> None:
-    """A build through the library API (`stackpref.build`), which both versions share."""
+    """A build through the library API (`stackpref.build`), which both versions share (options a version
+    does not have, such as `site` before it existed, are left out for it)."""
     env = {**os.environ, "PYTHONPATH": str(code)}
     script = ("import json, sys, stackpref; assert stackpref.__file__.startswith(sys.argv[1]), stackpref.__file__; "
-              "from stackpref.config import resolve_config; "
-              "stackpref.build(resolve_config(sources=json.loads(sys.argv[2]), out=sys.argv[3], **json.loads(sys.argv[4])))")
+              "import dataclasses; from stackpref.config import BuildConfig, resolve_config; "
+              "known = {f.name for f in dataclasses.fields(BuildConfig)}; "
+              "options = {k: v for k, v in json.loads(sys.argv[4]).items() if k in known}; "
+              "stackpref.build(resolve_config(sources=json.loads(sys.argv[2]), out=sys.argv[3], **options))")
     subprocess.run([sys.executable, "-c", script, str(code), json.dumps(sources), str(out), json.dumps(options)],
                    env=env, check=True, cwd=out.parent)
 

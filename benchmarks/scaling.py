@@ -25,6 +25,7 @@ import tempfile
 from pathlib import Path
 
 from _measure import run_sampled
+from make_corpus import build_sites
 
 HERE = Path(__file__).resolve().parent
 STACKPREF = Path(sys.executable).parent / "stackpref"  # the console script: the path users take
@@ -39,7 +40,9 @@ def corpus(folder: Path, megabytes: int) -> Path:
 
 
 def measure(posts: Path, workers: int, out: Path) -> dict:
-    result = run_sampled([str(STACKPREF), "build", str(posts), "--out", str(out), "--workers", str(workers), "-q"])
+    sites = [arg for entry in build_sites(posts.parent) for arg in ("--site", entry)]
+    result = run_sampled([str(STACKPREF), "build", str(posts), "--out", str(out), "--workers", str(workers), "-q",
+                          *sites])
     shutil.rmtree(out)
     return {**result, "mb": posts.stat().st_size / 1e6}
 

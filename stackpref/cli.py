@@ -2,12 +2,14 @@
 `stackpref --help` stays fast and never pulls torch, transformers or trl."""
 
 import json
+import re
+import unicodedata
 
 import click
 
 from stackpref._version import __version__
 from stackpref.config import BuildConfig
-from stackpref.errors import StackprefError
+from stackpref.errors import ConfigError, StackprefError
 from stackpref.eval import commands as eval_commands
 from stackpref.options import config_options
 from stackpref.training import commands as train_commands
@@ -27,6 +29,42 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except StackprefError as error:
             raise _Failure(error) from None
+
+
+# Backslash escapes a shell cannot type easily (`\n`, `\t`, `\u00fc`, `\N{EM DASH}`, ...): one each.
+_ESCAPE = re.compile(r"\\(N\{[^}]*\}?|x[0-9A-Fa-f]{0,2}|u[0-9A-Fa-f]{0,4}|U[0-9A-Fa-f]{0,8}|[0-7]{1,3}|.|$)", re.DOTALL)
+_SIMPLE = {"\\": "\\", "'": "'", '"': '"', "a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t",
+           "v": "\v"}
+
+
+def unescape_template(text: str) -> str:
+    r"""--prompt-template with Python's backslash escapes decoded and every other character kept as
+    typed (UTF-8: `Antwort (ü):` stays so); an unknown escape such as `\q` is kept as it is, as Python
+    keeps it; a broken one (`\x4`, `\u12`, `\N{NO SUCH NAME}`, a lone `\` at the end) is an error."""
+    def decode(match: re.Match) -> str:
+        escape = match.group(1)
+        if escape in _SIMPLE:
+            return _SIMPLE[escape]
+        kind, digits = escape[:1], escape[1:]
+        try:
+            if kind in "xuU" and escape:
+                if len(digits) != {"x": 2, "u": 4, "U": 8}[kind]:
+                    raise ValueError
+                return chr(int(digits, 16))
+            if kind == "N" and escape:
+                if not (digits.startswith("{") and digits.endswith("}")):
+                    raise ValueError
+                return unicodedata.lookup(digits[1:-1])
+            if escape[:1].isdigit() and escape[:1] < "8":
+                return chr(int(escape, 8))
+        except (ValueError, KeyError):
+            raise ConfigError(f"--prompt-template: bad escape {match.group(0)} at character {match.start() + 1} "
+                              "(write \\\\ for a backslash)") from None
+        if not escape:
+            raise ConfigError("--prompt-template: a lone backslash at the end (write \\\\ for a backslash)")
+        return match.group(0)  # an unknown escape: kept
+
+    return _ESCAPE.sub(decode, text)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -67,7 +105,7 @@ def build(sources, config_file, overwrite, quiet, push_repo, **options) -> None:
     from stackpref.pipeline.build import build as run_build
 
     if options.get("prompt_template") is not None:
-        options["prompt_template"] = options["prompt_template"].encode().decode("unicode_escape")
+        options["prompt_template"] = unescape_template(options["prompt_template"])
     config = resolve_config(config_file, sources=list(sources) or None, **options)
     result = run_build(config, overwrite=overwrite, progress=not quiet)
     counts = result.manifest["counts"]["splits"]

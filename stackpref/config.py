@@ -4,6 +4,10 @@ the value and the fix. Files are loaded strictly: an unknown key is an error, no
 import dataclasses
 import difflib
 import json
+import math
+import os
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +42,45 @@ def parse_split(text: str) -> dict[str, float]:
         if not sep:
             raise ConfigError(f"--split: {part!r} is not NAME=FRACTION (e.g. sft=0.4,train=0.5,test=0.1)")
     return fractions
+
+
+def _type_name(value) -> str:
+    names = {bool: "a boolean", int: "an integer", float: "a decimal number", str: "a string", list: "a list",
+             tuple: "a list", dict: "a mapping", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
+
+
+def _type_problem(value, annotation) -> str | None:
+    """None when `value` fits the type `annotation`, else what was expected, in words. Types other
+    than bool, int, float, str, their lists and mappings, and unions of them are not checked here."""
+    args = typing.get_args(annotation)
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        if value is None and type(None) in args:
+            return None
+        problems = [_type_problem(value, arg) for arg in args if arg is not type(None)]
+        if None in problems:
+            return None
+        return " or ".join(problems) + (" or null" if type(None) in args else "")
+    if annotation is bool:
+        return None if isinstance(value, bool) else "true or false"
+    if annotation is int:
+        return None if isinstance(value, int) and not isinstance(value, bool) else "an integer"
+    if annotation is float:
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return None if number and math.isfinite(value) else "a finite number"
+    if annotation is str:
+        return None if isinstance(value, (str, os.PathLike)) else "a string"
+    origin = typing.get_origin(annotation)
+    if origin in (list, tuple) and args:
+        if isinstance(value, (list, tuple)) and all(_type_problem(v, args[0]) is None for v in value):
+            return None
+        return f"a list of {(_type_problem(object(), args[0]) or 'values').removeprefix('a ').removeprefix('an ')}s"
+    if origin is dict and len(args) == 2:
+        if isinstance(value, dict) and all(_type_problem(k, args[0]) is None and _type_problem(v, args[1]) is None
+                                           for k, v in value.items()):
+            return None
+        return f"a mapping of {_type_problem(object(), args[0])} to {_type_problem(object(), args[1])}"
+    return None
 
 
 @dataclass
@@ -110,11 +153,24 @@ class BuildConfig:
     def __post_init__(self) -> None:
         if self.split is None:
             self.split = dict(DEFAULT_SPLIT)
+        self.check_types()  # before the lists below are made of strings (a string would become its letters)
         self.sources = [str(s) for s in self.sources]
         self.site = [str(s) for s in self.site]
         self.validate()
 
+    def check_types(self) -> None:
+        """Each value of the type its field declares, as a config file may give any: booleans are
+        booleans (a quoted "false" is a string, not false), integers integers (not 2.5, not true),
+        numbers finite numbers; one line naming the key, the value and the type expected."""
+        for name, annotation in typing.get_type_hints(type(self)).items():
+            value = getattr(self, name)
+            expected = _type_problem(value, annotation)
+            if expected:
+                hint = "; write it unquoted" if annotation is bool and isinstance(value, str) else ""
+                raise ConfigError(f"{name}: expected {expected}; got {value!r} ({_type_name(value)}){hint}")
+
     def validate(self) -> None:
+        self.check_types()
         if "{question}" not in self.prompt_template:
             raise ConfigError(f"prompt_template must contain {{question}}; got {self.prompt_template!r}")
         if self.min_margin < 1:

@@ -23,10 +23,13 @@ def merged_dump(copies: int = 1) -> bytes:
     for copy in range(copies):
         for number, folder in enumerate(folders):
             offset = (copy * len(folders) + number + 1) * 10_000_000
+
+            def moved(match: re.Match, offset: int = offset) -> bytes:
+                return match[1] + b'="' + str(int(match[2]) + offset).encode() + b'"'
+
             for line in (folder / "Posts.xml").read_bytes().splitlines():
-                line = line.strip()
-                if line.startswith(b"<row"):
-                    rows.append(_ID_ATTRS.sub(lambda m: m[1] + b'="' + str(int(m[2]) + offset).encode() + b'"', line))
+                if line.strip().startswith(b"<row"):
+                    rows.append(_ID_ATTRS.sub(moved, line.strip()))
     head = b'\xef\xbb\xbf<?xml version="1.0" encoding="utf-8"?>\r\n<posts>\r\n'
     return head + b"".join(b"  " + row + b"\r\n" for row in rows) + b"</posts>\r\n"
 

@@ -100,14 +100,14 @@ def test_good_posts_builds(tmp_path):
 
 def test_truncated_in_the_middle_of_adump_row(tmp_path):
     cut = GOOD_POSTS.index("tears when")  # inside the question's Body, on line 3
-    src = _write(tmp_path / "site" / "Posts.xml", GOOD_POSTS[:cut])
+    src = _write(tmp_path / "cooking.example.org" / "Posts.xml", GOOD_POSTS[:cut])
     out = tmp_path / "out"
     _assert_refused(cli_build(src, out), out, str(src), "line 3:", "not well-formed XML")
 
 
 def test_truncated_in_the_middle_of_a_row_says_truncated(tmp_path):
     cut = GOOD_POSTS.index("tears when")
-    src = _write(tmp_path / "site" / "Posts.xml", GOOD_POSTS[:cut])
+    src = _write(tmp_path / "cooking.example.org" / "Posts.xml", GOOD_POSTS[:cut])
     out = tmp_path / "out"
     _assert_refused(cli_build(src, out), out, str(src), "truncated")
 
@@ -115,7 +115,7 @@ def test_truncated_in_the_middle_of_a_row_says_truncated(tmp_path):
 def test_truncated_after_a_completedump_row(tmp_path):
     """Cut after the last `<row .../>` line, before `</posts>`: every row parses, the end is missing."""
     text = GOOD_POSTS[: GOOD_POSTS.index("</posts>")]
-    src = _write(tmp_path / "site" / "Posts.xml", text)
+    src = _write(tmp_path / "cooking.example.org" / "Posts.xml", text)
     out = tmp_path / "out"
     lines = text.count("\n") + 1
     _assert_refused(cli_build(src, out), out, str(src), f"line {lines}:", "not well-formed XML", "truncated")
@@ -134,7 +134,7 @@ def test_truncated_deep_in_a_big_file_names_the_right_line(tmp_path):
     text = XML_DECL + "<posts>\n" + "\n".join(rows) + "\n</posts>\n"
     cut = text.index('<row Id="9000"') + 30
     assert len(text[:cut].encode()) > 1 << 20  # past the first chunk
-    src = _write(tmp_path / "site" / "Posts.xml", text[:cut])
+    src = _write(tmp_path / "cooking.example.org" / "Posts.xml", text[:cut])
     out = tmp_path / "out"
     _assert_refused(cli_build(src, out), out, str(src), "line 9002:", "not well-formed XML")
 
@@ -158,20 +158,20 @@ def test_real_dump_cut_mid_row_names_the_line(tmp_path, site):
 
 
 def test_csv_named_posts_xml(tmp_path):
-    src = _write(tmp_path / "site" / "Posts.xml", "Id,PostTypeId,Score,Body\n1,1,5,How long should dough rest?\n")
+    src = _write(tmp_path / "cooking.example.org" / "Posts.xml", "Id,PostTypeId,Score,Body\n1,1,5,How long should dough rest?\n")
     out = tmp_path / "out"
     _assert_refused(cli_build(src, out), out, str(src), "line 1:", "not well-formed XML")
 
 
 def test_csv_named_posts_xml_is_not_called_truncated(tmp_path):
-    src = _write(tmp_path / "site" / "Posts.xml", "Id,PostTypeId,Score,Body\n1,1,5,How long should dough rest?\n")
+    src = _write(tmp_path / "cooking.example.org" / "Posts.xml", "Id,PostTypeId,Score,Body\n1,1,5,How long should dough rest?\n")
     out = tmp_path / "out"
     line = _assert_refused(cli_build(src, out), out, str(src), "not well-formed XML")
     assert "truncated" not in line.split(str(src), 1)[1]
 
 
 def test_bad_row_attribute_names_its_line(tmp_path):
-    src = _write(tmp_path / "site" / "Posts.xml", GOOD_POSTS.replace('Id="3"', 'Id="three"'))
+    src = _write(tmp_path / "cooking.example.org" / "Posts.xml", GOOD_POSTS.replace('Id="3"', 'Id="three"'))
     out = tmp_path / "out"
     _assert_refused(cli_build(src, out), out, str(src), "line 5:", "bad <row> attribute", "three")
 
@@ -194,7 +194,7 @@ def _billion_laughs() -> str:
 
 
 def test_billion_laughs_is_refused_fast(tmp_path):
-    src = _write(tmp_path / "site" / "Posts.xml", _billion_laughs())
+    src = _write(tmp_path / "cooking.example.org" / "Posts.xml", _billion_laughs())
     out = tmp_path / "out"
     start = time.perf_counter()
     result = cli_build(src, out)
@@ -217,7 +217,7 @@ def test_billion_laughs_behind_a_long_prolog_is_refused_fast(tmp_path):
     """The DOCTYPE after a comment longer than the first 1 MiB read. Refused today only because
     libxml2 (>= 2.11) caps entity amplification; see the xfail below for what gets through."""
     text = _billion_laughs().replace("<!DOCTYPE", "<!--" + "x" * (1 << 20) + "-->\n<!DOCTYPE", 1)
-    src = _write(tmp_path / "site" / "Posts.xml", text)
+    src = _write(tmp_path / "cooking.example.org" / "Posts.xml", text)
     out = tmp_path / "out"
     start = time.perf_counter()
     result = cli_build(src, out)
@@ -238,20 +238,20 @@ def _entity_posts() -> str:
 
 
 def test_dtd_with_an_entity_is_refused(tmp_path):
-    src = _write(tmp_path / "site" / "Posts.xml", XML_DECL + _entity_posts())
+    src = _write(tmp_path / "cooking.example.org" / "Posts.xml", XML_DECL + _entity_posts())
     out = tmp_path / "out"
     _assert_refused(cli_build(src, out, *BOTH_SPLITS), out, str(src), "line 2:", "DTD")
 
 
 def test_dtd_behind_a_long_prolog_is_refused(tmp_path):
     text = XML_DECL + "<!--" + "x" * (1 << 20) + "-->\n" + _entity_posts()
-    src = _write(tmp_path / "site" / "Posts.xml", text)
+    src = _write(tmp_path / "cooking.example.org" / "Posts.xml", text)
     out = tmp_path / "out"
     _assert_refused(cli_build(src, out, *BOTH_SPLITS), out, str(src), "no element in the first")
 
 
 def test_dtd_in_utf16_is_refused(tmp_path):
-    src = tmp_path / "site" / "Posts.xml"
+    src = tmp_path / "cooking.example.org" / "Posts.xml"
     _write(src, ('<?xml version="1.0" encoding="utf-16"?>\n' + _entity_posts()).encode("utf-16"))
     out = tmp_path / "out"
     _assert_refused(cli_build(src, out, *BOTH_SPLITS), out, str(src), "UTF-16")
@@ -448,7 +448,7 @@ def test_parquet_with_no_rows(tmp_path):
     ("users", '<row Id="7" Reputation="101" DisplayName="baker" CreationDate="2019-11-01T09:00:00.000" />'),
 ])
 def test_root_is_not_posts(tmp_path, root, row):
-    src = _write(tmp_path / "site" / "Posts.xml", f"{XML_DECL}<{root}>\n  {row}\n</{root}>\n")
+    src = _write(tmp_path / "cooking.example.org" / "Posts.xml", f"{XML_DECL}<{root}>\n  {row}\n</{root}>\n")
     out = tmp_path / "out"
     _assert_refused(cli_build(src, out), out, str(src), f"<{root}>", "expected <posts>")
 
@@ -503,7 +503,7 @@ def test_failed_overwrite_keeps_the_old_output(tmp_path):
     assert cli_build(good, out, *BOTH_SPLITS).exit_code == 0
     before = _snapshot(out)
 
-    bad = _write(tmp_path / "bad" / "site" / "Posts.xml", GOOD_POSTS[: GOOD_POSTS.index("</posts>")])
+    bad = _write(tmp_path / "bad" / "cooking.example.org" / "Posts.xml", GOOD_POSTS[: GOOD_POSTS.index("</posts>")])
     result = cli_build(bad, out, *BOTH_SPLITS, "--overwrite")
     assert result.exit_code == InputError.exit_code, result.output
     assert result.output.startswith("Error: ") and str(bad) in result.output

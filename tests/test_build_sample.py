@@ -63,7 +63,7 @@ def test_golden_question_markdown_and_pairs(all_pairs_build):
     assert "```py\nimport csv\nimport time\nimport serial\n\nTHRESHOLD_C = 93.0\n" in chosen_10
     assert "if temp < THRESHOLD_C and elapsed > 5:" in chosen_10  # &lt; in the dump, < in the code
     row = pairs.row(0, named=True)
-    assert row["question_url"] == "https://coffee.stackexchange.com/questions/9"
+    assert row["question_url"] == "https://coffee.sample.invalid/questions/9"
     assert row["chosen_accepted"] is True and row["rejected_accepted"] is False
 
 

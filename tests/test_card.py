@@ -58,7 +58,7 @@ def test_card_text_holds_options_sources_licences_and_use(sample_build):
         shown = re.search(rf"^\| `{name}` \| `[^`]*` \| \S", text, re.MULTILINE)
         assert bool(shown) is (name not in RUN_OPTIONS), name
     assert "| `out` | `\"out\"` |" in text  # a path option by name, not where it was built
-    assert "| `coffee.stackexchange.com/Posts.xml` | coffee.stackexchange.com | posts_xml | 2019-01-08 | 2021-06-03 |" in text
+    assert "| `coffee.sample.invalid/Posts.xml` | coffee.sample.invalid | posts_xml | 2019-01-08 | 2021-06-03 |" in text
     assert "| pairs | CC BY-SA 4.0 | 76 |" in text and "| sft | CC BY-SA 4.0 | 21 |" in text
     for needle in ("pm_score = round(log2(1 + score))", "only the net score", "## What was dropped, and why",
                    "## Leakage check", "stackpref.load(", 'load_dataset("REPO_ID_OR_PATH", "pairs")',

@@ -83,13 +83,15 @@ def test_links_beside_posts_join_clusters_and_are_counted(tmp_path):
                                            "not_in_build": 1}
     assert clusters["merged_by_links"] == 3 and clusters["merged_by_text"] == 0
     assert manifest["inputs"][0]["companions"][0]["location"].endswith("PostLinks.xml")
-    card = (out / "README.md").read_text()
-    assert "PostLinks.xml" in card
+    card = " ".join((out / "README.md").read_text().split())
+    assert "5 links read, 4 of them duplicate links, 3 joining two questions of this build, 1 ignored" in card
+    assert "0 merges by text, 3 more by duplicate links" in card
 
     off = tmp_path / "off"
     assert cli_build(site, off, "--no-duplicate-links").exit_code == 0
     _assert_linked_together(off, joined=False)
     assert "duplicate_links" not in _manifest(off)["counts"]["question_clusters"]
+    assert "Duplicate links were not used (`--no-duplicate-links`)" in (off / "README.md").read_text()
 
 
 def test_links_inside_a_site_archive(tmp_path):

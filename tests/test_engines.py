@@ -86,7 +86,7 @@ def test_a_bad_row_deep_in_a_dump_is_named_by_its_line(engine, ray_instance, tmp
     rows = [f'  <row Id="{i}" PostTypeId="1" Score="1" Title="Question {i}" Body="&lt;p&gt;Body {i}&lt;/p&gt;" />'
             for i in range(1, 400)]
     rows[300] = '  <row Id="not-a-number" PostTypeId="1" Body="x" />'
-    dump = tmp_path / "site" / "Posts.xml"
+    dump = tmp_path / "cooking.example.org" / "Posts.xml"
     dump.parent.mkdir()
     dump.write_text('<?xml version="1.0" encoding="utf-8"?>\n<posts>\n' + "\n".join(rows) + "\n</posts>\n")
     monkeypatch.setattr(posts_xml, "FRAGMENT_BYTES", 4096)

@@ -11,6 +11,8 @@ import pytest
 from conftest import REPO, SHARED_SITES, needs_shared
 from lxml import etree
 
+from stackpref.sources import resolve_all
+
 pytestmark = needs_shared
 
 _TAG = re.compile(r"<[^>]*>")
@@ -115,6 +117,12 @@ def test_small_corpus(tmp_path, script, site_dirs):
     assert from_copy1 > 0
     corpus = json.loads((tmp_path / "corpus.json").read_text())
     assert corpus["planted"]["near"] + corpus["planted"]["exact"] == len(truth)
+    # Built with its own hosts (--site), never as a real site whose links the copies keep.
+    assert corpus["build_sites"] == script.build_sites(tmp_path) == [
+        f"{f}={script.corpus_host(f.parent.name if site_dirs else None)}" for f in files]
+    sources = resolve_all([corpus["build_source"]], corpus["build_sites"])
+    assert sorted(s.site for s in sources) == sorted(e.rsplit("=", 1)[1] for e in corpus["build_sites"])
+    assert all(s.site.endswith(".bench.invalid") for s in sources)
 
 
 def test_deterministic(tmp_path, script):

@@ -18,8 +18,8 @@ from stackpref.steps.near_dup import (
     MinHashParams,
     band_keys,
     candidate_pairs,
-    jaccard,
     char_shingles,
+    jaccard,
     pair_jaccard,
     pair_overlap,
     shingle_hashes,
@@ -149,8 +149,8 @@ def test_duplicate_notices_are_left_out():
     body = "How long should a pour-over bloom before the main pour, and does it change with roast?"
     notices = [
         "> **Possible Duplicate:**\\\n> [Some older question](http://example.invalid/questions/1/x)\n\n",
-        "> **This question already has answers here**:\n>\n> - [An older one](/questions/1/x) (2 answers)\n"
-        "> Closed 3 years ago.\n\n",
+        ("> **This question already has answers here**:\n>\n> - [An older one](/questions/1/x) (2 answers)\n"
+         "> Closed 3 years ago.\n\n"),
         "> **Possible Duplicates:**\n> [One](/q/1)\n> [Two](/q/2)\n\n",
     ]
     for notice in notices:
@@ -434,7 +434,7 @@ def test_sketch_screen_keeps_near_pairs_and_drops_chance_candidates():
             base = words(rng, n_words)
             texts += [" ".join(base), " ".join(edit(rng, base, fraction))]
             bucket.append((len(texts) - 2, len(texts) - 1))
-    keys, sketches, sizes = near_dup.lsh_keys(texts, params)
+    _, sketches, sizes = near_dup.lsh_keys(texts, params)
     assert sketches.shape == (len(texts), 128) and sketches.dtype == np.uint8
     near, far = np.array(near), np.array(far)
     accepted = near[params.near(*pair_overlap(texts, near, 5))]

@@ -60,14 +60,14 @@ def write_site(folder: Path, questions: list[tuple[int, str, str, list[tuple[int
 @pytest.fixture
 def two_sites(tmp_path) -> Path:
     root = tmp_path / "sites"
-    write_site(root / "coffee-2020", [
+    write_site(root / "coffee.example.org-2020", [
         (1, "Sour fast espresso shots", ESPRESSO,
          [(2, 10, "Grind finer until the shot takes thirty seconds."), (3, 2, "Use fresher beans."),
           (4, 0, "Buy a better grinder, a fine setting on a cheap burr set still makes boulders.")]),
         (5, "Water left in the kettle overnight", KETTLE,
          [(6, 7, ANSWER), (7, 1, ANSWER_EDIT), (8, 0, "Boil fresh water every time, it tastes better.")]),
     ])
-    write_site(root / "baristas-2021", [
+    write_site(root / "baristas.example.org-2021", [
         (10, "Sour fast espresso shots", ESPRESSO_REPOST,
          [(11, 5, "Check the burrs: worn burrs cannot grind fine enough."), (12, 1, "Dose nineteen grams.")]),
     ])
@@ -90,7 +90,7 @@ def test_near_duplicates_across_sites_share_cluster_and_split(two_sites, tmp_pat
         out = tmp_path / f"out{seed}"
         run_build(out, two_sites, seed=seed, split={"sft": 0.34, "train": 0.33, "test": 0.33})
         found = rows(out).filter(pl.col("question_id").is_in([1, 10]))
-        assert set(found["site"]) == {"coffee.stackexchange.com", "baristas.stackexchange.com"}
+        assert set(found["site"]) == {"coffee.example.org", "baristas.example.org"}
         assert found["cluster_id"].n_unique() == 1 and found["split"].n_unique() == 1
     clusters = funnel(out)["question_clusters"]
     assert clusters["verified_pairs"] == 1 and clusters["size_histogram"] == {"2": 1}

@@ -21,16 +21,16 @@ from steps_frames import (
 
 from stackpref.config import BuildConfig
 from stackpref.pipeline.meter import LengthMeter
-from stackpref.steps.near_dup import MinHashParams
 from stackpref.steps.bucket import Context
 from stackpref.steps.clusters import (
-    lsh_keys_of,
     cluster_id,
     cluster_questions,
     could_reach,
     keep_one_per_cluster,
+    lsh_keys_of,
     verified_clusters,
 )
+from stackpref.steps.near_dup import MinHashParams
 from stackpref.steps.prompts import drop_unusable_questions, make_prompts, split_template
 from stackpref.steps.splits import assign_split, split_by_cluster
 from stackpref.steps.text import text_hash

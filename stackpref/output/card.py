@@ -2,6 +2,7 @@
 the manifest through the template in data_cards/, so every number in it comes from the counts."""
 
 import json
+import os
 from importlib import resources
 from pathlib import PurePath
 
@@ -79,6 +80,21 @@ def input_name(info: dict) -> str:
     return f"{path.parent.name}/{path.name}" if info["kind"] == "posts_xml" else path.name
 
 
+def skipped_sources(record: dict) -> list[dict]:
+    """The inputs --on-bad-input skip left out, named as the card names inputs, each reason with
+    the input's full location shortened to that name (so the card says nothing about the machine)
+    and fit for a code span."""
+    shown = []
+    for info in record.get("skipped_sources", []):
+        name, reason = input_name(info), info["reason"].replace(info["location"], input_name(info))
+        if info["kind"] == "posts_xml" and not storage.is_uri(info["location"]):  # a file beside it (PostLinks.xml)
+            folder = PurePath(info["location"]).parent
+            for path in {str(folder), os.path.abspath(folder)} - {"", "."}:
+                reason = reason.replace(path + os.sep, folder.name + "/")
+        shown.append({**info, "name": name, "reason": reason.replace("`", "'")})
+    return shown
+
+
 def options(config: dict) -> list[dict]:
     """Every option that shapes the data, with its value (as a config file would hold it) and what
     it does; how the build ran (RUN_OPTIONS) is left to the manifest, so the card of a build does
@@ -103,4 +119,5 @@ def render(record: dict) -> str:
         yaml_header=header, m=record, options=options(record["config"]),
         tokenizer=_by_name(record["config"]["tokenizer"]) if record["config"]["tokenizer"] else None,
         inputs=[{**info, "name": input_name(info)} for info in record["inputs"]],
+        skipped=skipped_sources(record),
     )

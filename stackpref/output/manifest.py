@@ -51,8 +51,11 @@ def _per_licence(written: pl.DataFrame) -> dict:
 
 
 def render(*, config: BuildConfig, inputs: list[dict], funnel: Funnel, written: pl.DataFrame, overlap: dict,
-           files: dict, length_unit: str, clusters: dict, boilerplate: dict) -> dict:
-    """`written` has (site, question_id, cluster_id, split, config, margin, license) of every output row."""
+           files: dict, length_unit: str, clusters: dict, boilerplate: dict,
+           skipped_sources: list[dict] = ()) -> dict:
+    """`written` has (site, question_id, cluster_id, split, config, margin, license) of every output row.
+    `inputs`: the sources the build read; `skipped_sources`: those --on-bad-input skip left out, each
+    with its location, site, kind, the reason (the error that stopped its read), bytes and sha256."""
     pairs = written.filter(pl.col("config") == "pairs")
     margins = pairs.group_by("margin").len().sort("margin", nulls_last=True)
     splits = {name: {split: sum(f["rows"] for f in files[f"{name}/{split}"]) for split in ("train", "test")}
@@ -61,6 +64,7 @@ def render(*, config: BuildConfig, inputs: list[dict], funnel: Funnel, written: 
         "stackpref_version": __version__,
         "config": config.to_dict(),
         "inputs": inputs,
+        "skipped_sources": list(skipped_sources),
         "scoring": SCORING,
         "normalization": NORMALIZATION_VERSION,
         "minhash": MINHASH_VERSION if config.near_dup else None,

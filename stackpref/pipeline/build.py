@@ -11,11 +11,12 @@ Then the leakage check, manifest and card are made from the written files.
 """
 
 import itertools
+import re
 import tempfile
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
@@ -23,7 +24,7 @@ import pyarrow as pa
 
 from stackpref.config import BuildConfig
 from stackpref.engines import Engine, default_workers, open_engine
-from stackpref.errors import StackprefError
+from stackpref.errors import InputError, StackprefError
 from stackpref.output import card, manifest, storage
 from stackpref.output.folder import written_keys
 from stackpref.output.leakage import overlap_check
@@ -31,6 +32,7 @@ from stackpref.output.writer import check_target, list_outputs, staging, write_j
 from stackpref.pipeline.funnel import Funnel
 from stackpref.pipeline.meter import LengthMeter, check_tokenizer_name
 from stackpref.pipeline.plan import (
+    LATEST_DATES,
     bucket_count,
     estimated_buckets,
     newest_dumps,
@@ -41,7 +43,7 @@ from stackpref.pipeline.process import ProcessBucket
 from stackpref.pipeline.read import SPILL_COMPRESSION, SpillTask
 from stackpref.pipeline.route import RouteTask
 from stackpref.progress import Progress
-from stackpref.sources import Source, resolve_all
+from stackpref.sources import SiteOverrides, Source, resolve, resolve_all
 
 ROUTE_GROUP = 4  # most spill files in one route task (16 MB of input, as a bucket)
 
@@ -74,21 +76,26 @@ def build(config: BuildConfig, *, overwrite: bool = False, progress: bool = Fals
     """Build the dataset described by `config` into `config.out`; see DESIGN.md for the data flow."""
     out = config.out if storage.is_uri(config.out) else Path(config.out)
     check_target(config.out, overwrite)  # refuse before any work is done
-    sources = resolve_all(config.sources)
+    sources, refused = _resolve(config)
     check_tokenizer_name(config.tokenizer)  # a missing tokenizer folder fails before any work
     funnel = Funnel()
     # Beside passes 1 and 2, in threads: input checksums (reading every input once more; hashlib
     # releases the GIL), and the tokenizer, first needed in pass 3 (transformers takes seconds to import).
-    with ThreadPoolExecutor(max_workers=2) as beside, staging(config.out, overwrite) as stage, \
+    with ThreadPoolExecutor(max_workers=2) as beside, staging(
+            config.out, overwrite, sources=_input_locations(config, sources, refused), tmp_dir=config.tmp_dir) as stage, \
             Progress(enabled=progress) as bar:
-        inputs = beside.submit(lambda: [source.describe() for source in sources])
+        inputs = beside.submit(_describe_all, [*sources, *(source for source, _ in refused)])
         meter = beside.submit(LengthMeter.load, config.tokenizer, config.trust_remote_code)
         spill = _spill_folder(config, stage)
         try:
             with open_engine(config.engine, _workers(config, estimated_buckets(sources)), config.ray_address) as engine:
                 keys = _read(sources, spill, config, engine, funnel, bar)
+                skipped = [*refused, *((sources[i], reason) for i, reason in keys["skipped"].items())]
+                kept = [source for i, source in enumerate(sources) if i not in keys["skipped"]]
+                if not kept:
+                    raise _nothing_left(skipped)
                 buckets = bucket_count(keys["text_bytes"])
-                routed = _route(keys, sources, spill, buckets, config, engine, funnel, bar)
+                routed = _route(keys, kept, spill, buckets, config, engine, funnel, bar)
                 meter = meter.result()
                 clusters = _process(routed, stage, buckets, config, meter.spec(), engine, funnel, bar)
                 if config.duplicate_links:
@@ -100,29 +107,165 @@ def build(config: BuildConfig, *, overwrite: bool = False, progress: bool = Fals
         check = overlap_check(written)
         if not check["passed"]:
             raise StackprefError(f"split leakage check failed: {check}; nothing was written")
+        described = inputs.result()
         record = manifest.render(
-            config=config, inputs=_dated(inputs.result(), keys["dates"]), funnel=funnel, written=written,
-            overlap=check, files=list_outputs(stage), length_unit=meter.unit,
+            config=config, inputs=_dated(_kept_inputs(described[: len(sources)], keys["skipped"]), keys["dates"]),
+            funnel=funnel, written=written, overlap=check, files=list_outputs(stage), length_unit=meter.unit,
             clusters=clusters, boilerplate=keys["boilerplate"],
+            skipped_sources=_skipped_entries(skipped, [*described[len(sources):], *(
+                described[i] for i in keys["skipped"])]),
         )
         write_json(storage.join(stage, "manifest.json"), record)
         storage.write_bytes(storage.join(stage, "README.md"), card.render(record).encode("utf-8"))
     return BuildResult(out=out, manifest=record)
 
 
+def _resolve(config: BuildConfig) -> tuple[list[Source], list[tuple[Source, str]]]:
+    """The build's sources, and the dumps refused already with the reason. With --on-bad-input
+    skip, a dump whose site cannot be told because its own content cannot be read (an unreadable
+    .7z, a Posts.xml that is not XML: neither says its host) is refused here, as pass 1 would
+    refuse it; one that reads but does not say its host still stops the build (it needs --site),
+    as do a path that is not there, an unsupported file and a --site entry that names no dump:
+    those are about what was asked for, not about a source's content."""
+    if config.on_bad_input != "skip" or not config.sources:
+        return resolve_all(config.sources, config.site), []
+    overrides = SiteOverrides(config.site)
+    found = [source for location in config.sources for source in resolve(location, overrides)]
+    unknown, overrides.unknown = overrides.unknown, []
+    overrides.finish()  # an unused --site entry first, as resolve_all does
+    nameless = [source for source in found if not source.site]  # a dump without a host: "" (see sites.dump_host)
+    if unknown and len(unknown) != len(nameless):
+        raise unknown[0]
+    refused = []
+    for source, error in zip(nameless, unknown):
+        if (reason := _unreadable(source)) is None:
+            raise error  # it reads: what is missing is its --site
+        refused.append((source, reason))
+    kept = [source for source in found if source.site]
+    if not kept:
+        raise _nothing_left(refused)
+    return kept, refused
+
+
+def _unreadable(source: Source) -> str | None:
+    """Why a source's first piece cannot be read, or None when it reads."""
+    pieces = source.pieces()
+    try:
+        piece = next(iter(pieces), None)
+        if piece is not None:
+            piece.read()
+    except InputError as error:
+        return _one_line(error)
+    except OSError as error:
+        return f"{source.location}: cannot read ({_one_line(error)})"
+    finally:
+        if hasattr(pieces, "close"):
+            pieces.close()  # a .7z member's decompressing thread stops here
+    return None
+
+
+def _one_line(error: BaseException) -> str:
+    return re.sub(r"\s*\n\s*", " ", str(error)).strip()
+
+
+def _nothing_left(skipped: list[tuple[Source, str]]) -> InputError:
+    return InputError(f"nothing left to build: all {len(skipped)} source(s) failed to parse and were skipped "
+                      f"(--on-bad-input skip): {'; '.join(reason for _, reason in skipped)}; nothing was written")
+
+
+def _describe_all(sources: list[Source]) -> list[dict | Exception]:
+    """Each source's manifest entry (describe()), or the error that stopped it: raised later for a
+    source the build reads, only reported for one it skipped (it may not even open)."""
+    described: list[dict | Exception] = []
+    for source in sources:
+        try:
+            described.append(source.describe())
+        except Exception as error:  # noqa: BLE001 (re-raised by _kept_inputs for a source that was read)
+            described.append(error)
+    return described
+
+
+def _kept_inputs(described: list[dict | Exception], skipped: dict[int, str]) -> list[dict]:
+    """The manifest entries of the sources read (skipped: by index, those left out)."""
+    kept = []
+    for index, info in enumerate(described):
+        if index in skipped:
+            continue
+        if isinstance(info, Exception):
+            raise info
+        kept.append(info)
+    return kept
+
+
+def _skipped_entries(skipped: list[tuple[Source, str]], described: list[dict | Exception]) -> list[dict]:
+    """The manifest's `skipped_sources`: each source left out, why, and its size and checksum
+    (null when it cannot be read at all)."""
+    entries = []
+    for (source, reason), info in zip(skipped, described):
+        ok = isinstance(info, dict)
+        entries.append({"location": source.location, "site": source.site or None, "kind": source.kind,
+                        "reason": reason, "bytes": info.get("bytes") if ok else None,
+                        "sha256": info.get("sha256") if ok else None})
+    return entries
+
+
+@dataclass
+class _ReadKeys:
+    """The keys pass 1 collects, from the sources read so far, or from one source: kept apart until
+    it is read whole, so that a source skipped half-way leaves nothing behind."""
+
+    dates: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
+    questions: list[pa.Table] = field(default_factory=list)
+    answers: list[pa.Table] = field(default_factory=list)
+    posts: list[pa.Table] = field(default_factory=list)
+    files: list[tuple[str, str]] = field(default_factory=list)
+    links: list[pa.Table] = field(default_factory=list)
+    link_counts: Counter = field(default_factory=Counter)
+    skipped: Counter = field(default_factory=Counter)
+    read: int = 0
+    text_bytes: int = 0
+
+    def add(self, result: dict) -> None:
+        """One spill task's result."""
+        if result["kind"] == "links":
+            self.links.append(result["links"])
+            self.link_counts.update(result["counts"])
+            return
+        self.read += result["rows"]
+        self.text_bytes += result["text_bytes"]
+        self.skipped.update(result.get("skipped", {}))
+        for name, first, last in result["dates"]:
+            self.dates[name] = _widen(self.dates.get(name), first, last)
+        self.questions.append(result["questions"])
+        if "answers" in result:
+            self.answers.append(result["answers"])
+        if "posts" in result:
+            self.posts.append(result["posts"])
+
+    def merge(self, other: "_ReadKeys") -> None:
+        """Another source's keys, once it was read whole."""
+        for name, (first, last) in other.dates.items():
+            self.dates[name] = _widen(self.dates.get(name), first, last)
+        for name in ("questions", "answers", "posts", "files", "links"):
+            getattr(self, name).extend(getattr(other, name))
+        self.link_counts.update(other.link_counts)
+        self.skipped.update(other.skipped)
+        self.read += other.read
+        self.text_bytes += other.text_bytes
+
+
 def _read(sources: list[Source], spill: str, config: BuildConfig, engine: Engine, funnel: Funnel,
           bar: Progress) -> dict:
     """Pass 1. Returns the keys: per-source (first, last) post dates, question keys, post ids of
-    multi-dump sites, the spill files, and the boilerplate-answer counts."""
+    multi-dump sites, the spill files, the boilerplate-answer counts, and (with --on-bad-input
+    skip) the sources left out, by index, with the reason: one that failed to parse is dropped
+    whole (its keys never reach the plan, its spill files are removed) and the read goes on."""
     params = config.minhash_params() if config.near_dup else None
     versioned = _versioned_sites(sources)
-    skipped: Counter = Counter()
-    dates: dict[str, tuple[str | None, str | None]] = {}
-    questions, answers, posts, files, links = [], [], [], [], []
-    link_counts: Counter = Counter()
-    read = text_bytes = 0
+    keys = _ReadKeys()
+    left_out: dict[int, str] = {}
 
-    def tasks(index: int, source: Source):
+    def tasks(index: int, source: Source, files: list[tuple[str, str]]):
         pieces = source.pieces()
         if config.duplicate_links:
             pieces = itertools.chain(source.companions(), pieces)
@@ -134,53 +277,77 @@ def _read(sources: list[Source], spill: str, config: BuildConfig, engine: Engine
 
     for index, source in enumerate(sources):
         bar.step(f"read {source.site} ({storage.name(source.location)})")
-        results = engine.imap(tasks(index, source))
-        for result in results:
-            if result["kind"] == "links":
-                links.append(result["links"])
-                link_counts.update(result["counts"])
-                continue
-            read += result["rows"]
-            text_bytes += result["text_bytes"]
-            skipped.update(result.get("skipped", {}))
-            for name, first, last in result["dates"]:
-                dates[name] = _widen(dates.get(name), first, last)
-            questions.append(result["questions"])
-            if "answers" in result:
-                answers.append(result["answers"])
-            if "posts" in result:
-                posts.append(result["posts"])
-            bar.advance(result["rows"])
-    funnel.record("read", "rows", read + sum(skipped.values()), read, **dict(sorted(skipped.items())))
+        own = _ReadKeys()
+        pending = tasks(index, source, own.files)
+        try:
+            for result in engine.imap(pending):
+                own.add(result)
+                if result["kind"] != "links":
+                    bar.advance(result["rows"])
+        except InputError as error:
+            if config.on_bad_input != "skip":
+                raise
+            pending.close()
+            left_out[index] = _one_line(error)
+            _discard(spill, index)
+            bar.step(f"skipped {storage.name(source.location)}: {left_out[index]}")
+            continue
+        keys.merge(own)
+    for index in left_out:  # again: a task of it still running when it failed may have written since
+        _discard(spill, index)
+    skipped = keys.skipped
+    funnel.record("read", "rows", keys.read + sum(skipped.values()), keys.read, **dict(sorted(skipped.items())))
     return {
-        "dates": dates,
-        "questions": pl.from_arrow(pa.concat_tables(questions)) if questions else None,
-        "posts": pl.from_arrow(pa.concat_tables(posts)) if posts else pl.DataFrame(),
-        "files": files,
-        "boilerplate": _boilerplate(answers),
-        "links": pl.from_arrow(pa.concat_tables(links)) if links else None,
-        "text_bytes": text_bytes,
-        "link_counts": dict(link_counts),
+        "dates": keys.dates,
+        "questions": pl.from_arrow(pa.concat_tables(keys.questions)) if keys.questions else None,
+        "posts": pl.from_arrow(pa.concat_tables(keys.posts)) if keys.posts else pl.DataFrame(),
+        "files": keys.files,
+        "boilerplate": _boilerplate(keys.answers),
+        "links": pl.from_arrow(pa.concat_tables(keys.links)) if keys.links else None,
+        "text_bytes": keys.text_bytes,
+        "link_counts": dict(keys.link_counts),
+        "skipped": left_out,
     }
 
 
-def _widen(span: tuple[str | None, str | None] | None, first: str | None,
-           last: str | None) -> tuple[str | None, str | None]:
-    """A source's first and last post dates so far, widened by one batch's (either may be null)."""
+def _discard(spill: str, index: int) -> None:
+    """Remove the spill files of source `index` (one left out)."""
+    for location in storage.files(storage.join(spill, "read"), prefix=f"{index:04d}-"):
+        filesystem, path = storage.resolve(location)
+        try:
+            filesystem.delete_file(path)
+        except FileNotFoundError:
+            pass
+
+
+def _widen(span: tuple[str | None, list[str]] | None, first: str | None,
+           last: str | list[str] | None) -> tuple[str | None, list[str]]:
+    """A source's first post date and its LATEST_DATES latest ones (newest first) so far, widened by
+    one batch's: `last` is the batch's latest dates (read.py), or one date, or null. The latest
+    dates, not the one latest, date a dump (see plan.newest_dumps): one bad row cannot move them."""
+    latest = [last] if isinstance(last, str) else [date for date in last or () if date]
     if span is None:
-        return first, last
-    return min(filter(None, (span[0], first)), default=None), max(filter(None, (span[1], last)), default=None)
+        return first, sorted(latest, reverse=True)[:LATEST_DATES]
+    return (min(filter(None, (span[0], first)), default=None),
+            sorted([*span[1], *latest], reverse=True)[:LATEST_DATES])
 
 
-def _dated(inputs: list[dict], dates: dict[str, tuple[str | None, str | None]]) -> list[dict]:
+def _dated(inputs: list[dict], dates: dict[str, tuple[str | None, list[str]]]) -> list[dict]:
     """Each input with the day of its first and last post: the time span of a dump, which its file
     name may not say, for the manifest and the card."""
     dated = []
     for info in inputs:
-        first, last = (date.replace("/", "-")[:10] if date else None
-                       for date in dates.get(info["location"], (None, None)))
+        first, latest = dates.get(info["location"], (None, None))
+        last = max(latest, default=None) if isinstance(latest, list) else latest
+        first, last = (date.replace("/", "-")[:10] if date else None for date in (first, last))
         dated.append({**info, "first_post": first, "last_post": last})
     return dated
+
+
+def _input_locations(config: BuildConfig, sources: list[Source], refused: list[tuple[Source, str]]) -> list[str]:
+    """Every input location, as given and as resolved (the bundled sample when none is given), which
+    the output must stay apart from (writer.check_apart)."""
+    return [*config.sources, *(source.location for source in sources), *(source.location for source, _ in refused)]
 
 
 def _versioned_sites(sources: list[Source]) -> set[str]:

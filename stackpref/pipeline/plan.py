@@ -14,6 +14,8 @@ from stackpref.steps.text import seeded_unit
 BUCKET_INPUT_BYTES = 16 << 20  # input bytes per bucket, for the estimate made before reading
 # Text bytes (Markdown, UTF-8) per bucket: bounds the memory of the last pass, and sets its parallelism.
 BUCKET_TEXT_BYTES = 10 << 20
+# How many of a dump's latest post dates order its versions (see dump_date_key); pass 1 keeps that many.
+LATEST_DATES = 100
 
 
 def estimated_buckets(sources: list[Source]) -> int:
@@ -28,14 +30,26 @@ def bucket_count(text_bytes: int) -> int:
     return max(1, math.ceil(text_bytes / BUCKET_TEXT_BYTES))
 
 
-def newest_dumps(dates: dict[str, str | None], site_of: dict[str, str]) -> dict[str, str]:
-    """Site -> its newest dump, among the dumps in `dates`; a dump's date is its latest post date
-    (ties: the later location)."""
-    newest: dict[str, tuple[str, str]] = {}
-    for source, date in dates.items():
+def dump_date_key(latest: str | list[str] | None) -> tuple[str, ...]:
+    """What orders the dumps of a site: its LATEST_DATES latest post dates, oldest of them first,
+    compared in that order; a dump with fewer posts gives all of its dates. So the first thing
+    compared is the LATEST_DATES-th latest date, which rows with wrong, too late dates (unparsable
+    and future ones are refused when read) cannot move past the dump's real ones: a newer dump comes
+    out newer as long as it has more new posts than the older one has such rows."""
+    dates = [latest] if isinstance(latest, str) else [date for date in latest or () if date]
+    return tuple(sorted(dates, reverse=True)[:LATEST_DATES][::-1])
+
+
+def newest_dumps(dates: dict[str, str | list[str] | None], site_of: dict[str, str]) -> dict[str, str]:
+    """Site -> its newest dump, among the dumps in `dates` (source -> its latest post dates, or one
+    date); dumps are ordered by `dump_date_key`, not by their one latest date, which a single bad row
+    would set (ties: the later location)."""
+    newest: dict[str, tuple[tuple[str, ...], str]] = {}
+    for source, latest in dates.items():
         site = site_of[source]
-        if site not in newest or (date or "", source) > newest[site]:
-            newest[site] = (date or "", source)
+        key = (dump_date_key(latest), source)
+        if site not in newest or key > newest[site]:
+            newest[site] = key
     return {site: source for site, (_, source) in newest.items()}
 
 

@@ -8,6 +8,7 @@ import polars as pl
 import pyarrow as pa
 
 from stackpref.output import storage
+from stackpref.pipeline.plan import LATEST_DATES
 from stackpref.schema import QUESTION
 from stackpref.sources.base import Piece
 from stackpref.sources.hub_layouts import looks_like_html
@@ -66,8 +67,9 @@ def spill_batch(kind: str, batch: pa.RecordBatch | pa.Table, always_html: bool, 
                            how="left", maintain_order="left")
         keys = {"questions": questions}
     storage.write_frame(frame, path, SPILL_COMPRESSION)
+    # (source, first date, latest dates): a dump is dated by its latest dates, not the one latest (plan.py)
     dates = frame.group_by("source").agg(first=pl.col("creation_date").min(),
-                                         last=pl.col("creation_date").max()).rows()
+                                         last=pl.col("creation_date").drop_nulls().top_k(LATEST_DATES)).rows()
     texts = ["text"] if kind == "posts" else ["text", "chosen", "rejected"]
     text_bytes = sum(int(frame[name].str.len_bytes().sum() or 0) for name in texts)
     return {"kind": kind, "rows": frame.height, "text_bytes": text_bytes, "dates": dates,

@@ -14,26 +14,30 @@ from stackpref.sources.archive import ArchiveSource
 from stackpref.sources.base import Source
 from stackpref.sources.hub_dataset import HUB_ID, HubSource
 from stackpref.sources.posts_file import PostsXmlSource
-from stackpref.sources.sites import SAMPLE_SITE, bundled_sample, site_host
+from stackpref.sources.sites import SAMPLE_SITE, SiteOverrides, bundled_sample, host_from_name
 from stackpref.sources.table import TableSource
 
 # File source types, by suffix; a folder of sites holds site folders and the types after the first.
 FILE_TYPES: list[type[Source]] = [PostsXmlSource, ArchiveSource, TableSource]
 _IN_FOLDERS = FILE_TYPES[1:]
 
-__all__ = ["FILE_TYPES", "Source", "bundled_sample", "resolve", "resolve_all", "site_host"]
+__all__ = ["FILE_TYPES", "SiteOverrides", "Source", "bundled_sample", "host_from_name", "resolve", "resolve_all"]
 
 
-def _site_dir(folder: str) -> Source | None:
+def _site_dir(folder: str, sites: SiteOverrides | None) -> Source | None:
     posts = next((loc for loc, what in storage.children(folder)
                   if what == "file" and storage.name(loc).lower() == "posts.xml"), None)
-    return PostsXmlSource(posts, site_host(storage.name(folder))) if posts else None
+    return PostsXmlSource.from_file(posts, sites) if posts else None
 
 
-def _file_source(location: str, types: list[type[Source]] = FILE_TYPES) -> Source | None:
-    """The source a file is, by its suffix; None for any other file."""
+def _file_source(location: str, sites: SiteOverrides | None, types: list[type[Source]] = FILE_TYPES) -> Source | None:
+    """The source a file is, by its suffix; None for any other file. Dumps are given the --site
+    entries (see sites.py); table sources name their sites per row."""
     name = storage.name(location)
-    return next((kind.from_file(location) for kind in types if kind.claims(name)), None)
+    kind = next((kind for kind in types if kind.claims(name)), None)
+    if kind is None:
+        return None
+    return kind.from_file(location, sites) if kind.dump else kind.from_file(location)
 
 
 def _kind(location: str) -> str | None:
@@ -43,25 +47,26 @@ def _kind(location: str) -> str | None:
         raise InputError(f"{location}: cannot read ({exc})") from None
 
 
-def resolve(location: str) -> list[Source]:
-    """Every source found at one location, in a stable (sorted) order."""
+def resolve(location: str, sites: SiteOverrides | None = None) -> list[Source]:
+    """Every source found at one location, in a stable (sorted) order. A dump whose site cannot be
+    told raises at once, or, with `sites`, waits in it for `sites.finish()` (see resolve_all)."""
     found_kind = _kind(location)
     if found_kind == "file":
-        source = _file_source(location)
+        source = _file_source(location, sites)
         if source is None:
             suffix = PurePosixPath(storage.name(location)).suffix
             raise InputError(f"{location}: unsupported file type {suffix or '(none)'}; expected Posts.xml, a site .7z, "
                              ".parquet or .jsonl")
         return [source]
     if found_kind == "dir":
-        site = _site_dir(location)
+        site = _site_dir(location, sites)
         if site:
             return [site]
         found: list[Source] = []
         for child, what in storage.children(location):
-            if what == "dir" and (sub := _site_dir(child)):
+            if what == "dir" and (sub := _site_dir(child, sites)):
                 found.append(sub)
-            elif what == "file" and (source := _file_source(child, _IN_FOLDERS)):
+            elif what == "file" and (source := _file_source(child, sites, _IN_FOLDERS)):
                 found.append(source)
         if not found:
             raise InputError(f"{location}: no Posts.xml, site folder, .7z, .parquet or .jsonl found in this folder")
@@ -71,8 +76,13 @@ def resolve(location: str) -> list[Source]:
     raise InputError(f"{location}: no such file or folder (and not a Hub dataset id of the form owner/name)")
 
 
-def resolve_all(locations: list[str]) -> list[Source]:
-    """All sources for a build; the bundled sample when none is given."""
+def resolve_all(locations: list[str], sites: list[str] | tuple[str, ...] = ()) -> list[Source]:
+    """All sources for a build; the bundled sample when none is given. `sites`: the build's
+    `--site PATH=HOST` entries; one that names no dump is an error, as is a dump without a host."""
+    overrides = SiteOverrides(sites)
     if not locations:
-        return [PostsXmlSource(str(bundled_sample()), SAMPLE_SITE)]
-    return [source for location in locations for source in resolve(location)]
+        found = [PostsXmlSource(str(bundled_sample()), SAMPLE_SITE)]
+    else:
+        found = [source for location in locations for source in resolve(location, overrides)]
+    overrides.finish()
+    return found

@@ -19,7 +19,7 @@ from stackpref.sources import post_links
 from stackpref.sources.base import Source
 from stackpref.sources.posts_file import PostsFragment
 from stackpref.sources.posts_xml import split_rows
-from stackpref.sources.sites import site_host
+from stackpref.sources.sites import SiteOverrides, dump_host
 
 _DONE = object()
 ARCHIVE_RATIO = 5  # a site .7z holds about 5x its size in XML
@@ -131,8 +131,11 @@ class ArchiveSource(Source):
         return name.lower().endswith(".7z")
 
     @classmethod
-    def from_file(cls, location: str) -> "ArchiveSource":
-        return cls(location, site_host(storage.name(location)))
+    def from_file(cls, location: str, sites: SiteOverrides | None = None) -> "ArchiveSource":
+        """The site: --site, a host-named archive, or its Posts.xml's links to its own questions (see sites.py)."""
+        return cls(location, dump_host(location, paths=[location], names=[storage.name(location)], name_first=True,
+                                       head=lambda: iter_member_chunks(location, find_posts_member(location)),
+                                       sites=sites))
 
     def text_bytes(self) -> int:
         return storage.size(self.location) * ARCHIVE_RATIO

@@ -13,7 +13,7 @@ from stackpref.schema import POSTS
 from stackpref.sources import post_links
 from stackpref.sources.base import Source, file_sha256
 from stackpref.sources.posts_xml import byte_ranges, parse_rows, range_rows
-from stackpref.sources.sites import site_host
+from stackpref.sources.sites import SiteOverrides, dump_host, file_head
 
 
 @dataclass(frozen=True)
@@ -63,11 +63,15 @@ class PostsXmlSource(Source):
         return name.lower().endswith(".xml")
 
     @classmethod
-    def from_file(cls, location: str) -> "PostsXmlSource":
-        """The folder names the site (a local one after following links)."""
-        local = not storage.is_uri(location)
-        folder = Path(location).resolve().parent.name if local else storage.name(storage.parent(location))
-        return cls(location, site_host(folder))
+    def from_file(cls, location: str, sites: SiteOverrides | None = None) -> "PostsXmlSource":
+        """The site: --site, the dump's links to its own questions, or a host-named folder (the one
+        given, or a local one after following links); see sites.py."""
+        folder = storage.parent(location)
+        names = [storage.name(folder)]
+        if not storage.is_uri(location):
+            names.append(Path(location).resolve().parent.name)
+        return cls(location, dump_host(location, paths=[location, folder], names=names,
+                                       head=lambda: file_head(location), sites=sites))
 
     def pieces(self) -> Iterator[PostsRange]:
         size = storage.size(self.location)

@@ -5,6 +5,7 @@ the fragments are parsed anywhere (`parse_rows`), so a plain file and a member d
 of a `.7z` go through the same code, parsing uses every core, and memory stays flat.
 """
 
+import datetime
 import itertools
 import re
 from collections import Counter
@@ -23,6 +24,14 @@ _FIRST_TAG = re.compile(rb"<[A-Za-z_]")
 _ROW = b"<row"
 _COUNT_BYTES = 1 << 20
 _TAGS_OLD = re.compile(r"<([^<>]+)>")
+# `<!DOCTYPE name>`, optionally with an external id (`SYSTEM "uri"` or `PUBLIC "id" "uri"`, either
+# quote style): up to where `>` must follow. Anything else there (`[`: an internal subset) is refused.
+_WS = rb"[ \t\r\n]"
+_QUOTED = rb"(?:\"[^\"]*\"|'[^']*')"
+_DOCTYPE_HEAD = re.compile(rb"<!DOCTYPE" + _WS + rb"+[A-Za-z_:][\w.:-]*(?:" + _WS + rb"+(?:SYSTEM|PUBLIC" + _WS
+                           + rb"+" + _QUOTED + rb")" + _WS + rb"+" + _QUOTED + rb")?" + _WS + rb"*")
+_DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
+_ENTITY = re.compile(rb"<!ENTITY", re.IGNORECASE)
 
 # Stack Exchange's licence by contribution date, for dumps that predate the ContentLicense column:
 # https://stackoverflow.com/help/licensing
@@ -49,10 +58,31 @@ def parse_tags(raw: str | None) -> list[str]:
     return _TAGS_OLD.findall(raw)
 
 
+def _prolog_refusal(prolog: bytes) -> tuple[int, str] | None:
+    """(offset, what) of the first thing in a prolog that could declare entities, or None. An
+    external `<!DOCTYPE posts SYSTEM "posts.dtd">` (some real dumps have one) declares none here,
+    and the external DTD is never loaded (nothing is parsed with load_dtd, and no network), so it
+    is let through; an internal subset (`[...]`), any `<!ENTITY`, a second or malformed DOCTYPE is not."""
+    doctypes = [match.start() for match in _DOCTYPE.finditer(prolog)]
+    if len(doctypes) > 1:
+        return doctypes[1], "a second DTD declaration"
+    if doctypes:
+        head = _DOCTYPE_HEAD.match(prolog, doctypes[0])
+        after = prolog[head.end() : head.end() + 1] if head else b""
+        if after == b"[":
+            return doctypes[0], "a DTD with an internal subset ([...])"
+        if after != b">":
+            return doctypes[0], "a DTD declaration that is not a plain external reference"
+    if entity := _ENTITY.search(prolog):
+        return entity.start(), "a DTD/entity declaration (<!ENTITY)"
+    return None
+
+
 def _guard_prolog(chunks: Iterator[bytes], source: str) -> Iterator[bytes]:
-    """Refuse a DTD before the parser sees it: libxml2 expands internal entities even inside
-    attributes, so a document type declaration is the one way to an entity-expansion bomb.
-    Real dumps are UTF-8 and never have one; their prolog is under 100 bytes."""
+    """Refuse a DTD that could declare entities before the parser sees it: libxml2 expands internal
+    entities even inside attributes, so an internal subset is the one way to an entity-expansion
+    bomb. An external reference alone (`<!DOCTYPE posts SYSTEM "posts.dtd">`) is accepted and never
+    loaded. Real dumps are UTF-8; their prolog is under 100 bytes."""
     head = b""
     for chunk in chunks:
         head += chunk
@@ -64,11 +94,12 @@ def _guard_prolog(chunks: Iterator[bytes], source: str) -> Iterator[bytes]:
         if not match:
             raise InputError(f"{source}: no element in the first {_PROLOG_LIMIT // 1024} KiB; not a Posts.xml")
         prolog = head[: match.start()]
-        if b"<!DOCTYPE" in prolog or b"<!ENTITY" in prolog:
-            line = prolog[: prolog.find(b"<!")].count(b"\n") + 1
+        if refusal := _prolog_refusal(prolog):
+            at, what = refusal
+            line = prolog[:at].count(b"\n") + 1
             raise InputError(
-                f"{source}: line {line}: a DTD/entity declaration is not allowed in a "
-                "Stack Exchange dump (refused: it can expand into an entity bomb)"
+                f"{source}: line {line}: {what} is not allowed in a Stack Exchange dump (refused: it can "
+                "expand into an entity bomb; only an external <!DOCTYPE name SYSTEM \"uri\"> is accepted, never loaded)"
             )
         yield head
         break
@@ -81,6 +112,31 @@ def _guard_prolog(chunks: Iterator[bytes], source: str) -> Iterator[bytes]:
 
 def _int(value: str | None) -> int | None:
     return int(value) if value else None
+
+
+# The dumps' dates: 2016-01-26T15:47:30.557 (UTC); the time, its seconds and their fraction may be absent.
+_DATE = re.compile(r"(\d{4})-(\d\d)-(\d\d)(?:[T ](\d\d):(\d\d)(?::(\d\d)(?:\.\d{1,9})?)?)?Z?")
+
+
+def creation_date(value: str | None) -> str | None:
+    """A post's CreationDate as the dump writes it, checked: dates order the dumps of a site (the
+    newest supersedes the others), so one that is not a date, or that lies in the future (after
+    tomorrow, UTC: a clock may be a day off), is refused rather than taken or clamped: clamped, it
+    would still date its dump to today; refused, the error names its line, to be fixed. Absent: None."""
+    if value is None:
+        return None
+    match = _DATE.fullmatch(value)
+    try:
+        if not match:
+            raise ValueError
+        moment = datetime.datetime(*(int(part or 0) for part in match.groups()))
+    except ValueError:
+        raise ValueError(f"CreationDate {value!r} is not a date like 2016-01-26T15:47:30.557") from None
+    latest = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None) + datetime.timedelta(days=1)
+    if moment > latest:
+        raise ValueError(f"CreationDate {value!r} is in the future (after {latest:%Y-%m-%d} UTC); a post cannot "
+                         "be dated after its dump was made")
+    return value
 
 
 class _Columns:
@@ -98,7 +154,7 @@ class _Columns:
 
     def append(self, a, post_type: int) -> None:
         c = self.cols
-        date = a.get("CreationDate")
+        date = creation_date(a.get("CreationDate"))
         c["site"].append(self.site)
         c["post_id"].append(int(a["Id"]))
         c["post_type"].append(post_type)
@@ -152,11 +208,13 @@ def split_rows(chunks: Iterable[bytes], label: str) -> Iterator[tuple[bytes, int
     buffer = buffer[start:]
     for chunk in itertools.chain([b""], stream):  # the head may already hold many rows
         buffer += chunk
-        for fragment, buffer in _whole_fragments(buffer):
+        for fragment, rest in _whole_fragments(buffer):
             if fragment.strip():
                 yield fragment, line
             line += fragment.count(b"\n")
-    for fragment, _ in _whole_fragments(_rows_before_end(buffer, label, lambda: line), final=True):
+            buffer = rest
+    tail_line = line
+    for fragment, _ in _whole_fragments(_rows_before_end(buffer, label, lambda: tail_line), final=True):
         if fragment.strip():
             yield fragment, line
         line += fragment.count(b"\n")
