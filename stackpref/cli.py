@@ -3,7 +3,11 @@
 
 import json
 import re
+import signal
+import sys
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 
@@ -67,6 +71,42 @@ def unescape_template(text: str) -> str:
     return _ESCAPE.sub(decode, text)
 
 
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised where the build is so that it cleans up as after Ctrl-C."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextmanager
+def _stopping_on_signals() -> Iterator[None]:
+    """While the block runs, SIGTERM and SIGHUP stop it as Ctrl-C does: the staging and spill
+    folders are removed, the workers end, and the command exits with 128 + the signal's number
+    (130 for Ctrl-C) after one line on stderr. A second signal during that cleanup is ignored."""
+    def stop(signum, frame):
+        for name in ("SIGTERM", "SIGHUP"):
+            if hasattr(signal, name):
+                signal.signal(getattr(signal, name), signal.SIG_IGN)
+        raise Stopped(signum)
+
+    previous = {}
+    for name in ("SIGTERM", "SIGHUP"):
+        try:
+            previous[name] = signal.signal(getattr(signal, name), stop)
+        except (AttributeError, ValueError):  # no such signal here, or not the main thread
+            pass
+    try:
+        yield
+    except KeyboardInterrupt as stopped:
+        signum = getattr(stopped, "signum", signal.SIGINT)
+        click.echo(f"stackpref: stopped by {signal.Signals(signum).name}; nothing was written", err=True)
+        sys.exit(128 + signum)
+    finally:
+        for name, handler in previous.items():
+            signal.signal(getattr(signal, name), handler)
+
+
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="stackpref")
 def cli() -> None:
@@ -107,7 +147,8 @@ def build(sources, config_file, overwrite, quiet, push_repo, **options) -> None:
     if options.get("prompt_template") is not None:
         options["prompt_template"] = unescape_template(options["prompt_template"])
     config = resolve_config(config_file, sources=list(sources) or None, **options)
-    result = run_build(config, overwrite=overwrite, progress=not quiet)
+    with _stopping_on_signals():
+        result = run_build(config, overwrite=overwrite, progress=not quiet)
     counts = result.manifest["counts"]["splits"]
     click.echo(
         f"wrote {result.out}: pairs train {counts['pairs']['train']:,} / test {counts['pairs']['test']:,}, "
@@ -132,6 +173,20 @@ def inspect(out, as_json, examples) -> None:
         click.echo(json.dumps(summary, indent=2, ensure_ascii=False))
     else:
         print_summary(summary)
+
+
+@cli.command()
+@click.argument("out")
+def validate(out) -> None:
+    """Check a build in OUT as `stackpref push` does before sending anything: every file's rows,
+    bytes and sha256 against the manifest, the leakage check, the manifest's counts, the card
+    against a fresh render, and that every config loads with `datasets`. Exit 6 when it fails."""
+    from stackpref.output.validate import validate_build
+
+    checked = validate_build(out)
+    for note in checked.notes:
+        click.echo(f"note: {note}")
+    click.echo(f"{out}: valid ({len(checked.files)} files checked)")
 
 
 @cli.command()

@@ -6,6 +6,7 @@ import difflib
 import json
 import math
 import os
+import stat
 import types
 import typing
 from dataclasses import dataclass, field
@@ -225,25 +226,95 @@ def field_help(name: str) -> str:
     return FIELDS[name].metadata["help"]
 
 
-def load_config_file(path: str | Path) -> dict:
-    """Options from a YAML build config, or the `config` of a build's manifest.json (to reproduce it)."""
-    path = Path(path)
+# A config file is a few hundred bytes; a bigger one is refused before it is read (`--config
+# /dev/zero`, or a huge file, would otherwise be read whole into memory).
+MAX_CONFIG_BYTES = 1 << 20
+# Options that name local paths: given in a config file, a relative one is taken from the file's folder.
+PATH_OPTIONS = ("sources", "out", "tmp_dir", "tokenizer")
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """YAML without anchors and aliases: a 1 KB "billion laughs" of nested aliases expands to GBs, and
+    a build config has no use for them."""
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            kind = f"alias *{event.anchor}" if isinstance(event, yaml.AliasEvent) else f"anchor &{event.anchor}"
+            raise yaml.composer.ComposerError(None, None, f"YAML {kind} is not allowed in a config (write each "
+                                              "value out)", event.start_mark)
+        return super().compose_node(parent, index)
+
+
+def _read_config_text(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(f"{path}: not a regular file; a config must be a YAML or JSON file")
+        if info.st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path}: {info.st_size:,} bytes, over the {MAX_CONFIG_BYTES:,}-byte limit for a config "
+                              "file (a config is a few options)")
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config ({exc.strerror})") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: over the {MAX_CONFIG_BYTES:,}-byte limit for a config file")
     try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (yaml.YAMLError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'} ({exc})") from None
-    if isinstance(data, dict) and "config" in data and "counts" in data:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+
+
+def _from_folder(folder: Path, value: str, keep_unless_found: bool = False) -> str:
+    """A relative local path from a config file, taken from the file's folder; URIs and absolute
+    paths as given. `keep_unless_found`: a value that may name something else (a Hub id, a Hub
+    tokenizer name) is taken from the folder only when it is there."""
+    if not isinstance(value, str) or not value or "://" in value or Path(value).expanduser().is_absolute():
+        return value
+    joined = folder / value
+    if keep_unless_found and not joined.exists():
+        return value
+    return str(joined)
+
+
+def _paths_from_folder(data: dict, folder: Path) -> dict:
+    data = dict(data)
+    if isinstance(data.get("sources"), (list, tuple)):
+        data["sources"] = [_from_folder(folder, s, keep_unless_found=True) for s in data["sources"]]
+    for name in ("out", "tmp_dir"):
+        if name in data:
+            data[name] = _from_folder(folder, data[name])
+    if "tokenizer" in data:
+        data["tokenizer"] = _from_folder(folder, data["tokenizer"], keep_unless_found=True)
+    if isinstance(data.get("site"), (list, tuple)):
+        entries = []
+        for entry in data["site"]:
+            place, sep, host = entry.rpartition("=") if isinstance(entry, str) else ("", "", entry)
+            entries.append(f"{_from_folder(folder, place, keep_unless_found=True)}={host}" if sep and place else entry)
+        data["site"] = entries
+    return data
+
+
+def load_config_file(path: str | Path) -> dict:
+    """Options from a YAML build config, or the `config` of a build's manifest.json (to reproduce it).
+    A config file's relative paths (PATH_OPTIONS, --site PATHs) are taken from its folder; a
+    manifest's are kept as the build was given them."""
+    path = Path(path)
+    text = _read_config_text(path)
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.load(text, Loader=_NoAliasLoader)
+    except (yaml.YAMLError, json.JSONDecodeError, RecursionError) as exc:
+        raise ConfigError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'} ({exc})".replace("\n", " ")) from None
+    manifest = isinstance(data, dict) and "config" in data and "counts" in data
+    if manifest:
         data = data["config"]
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a config must be a mapping of option: value, got {type(data).__name__}")
     reject_unknown_keys(path, data, FIELDS)
-    return data
+    return data if manifest else _paths_from_folder(data, path.resolve().parent)
 
 
 def reject_unknown_keys(where: str | Path, data: dict, known) -> None:

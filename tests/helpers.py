@@ -37,8 +37,12 @@ def cli_build(src, out: Path, *extra: str):
 
 
 def read_config(out: Path, config: str) -> pl.DataFrame:
-    """Every row of one config (pairs or sft) of a local build, all file splits."""
-    return pl.read_parquet(out / "data" / config / "*.parquet")
+    """Every row of one config (pairs or sft) of a local build, all file splits (none: no rows, since
+    a build writes no file without rows)."""
+    from stackpref.schema import OUTPUT_SCHEMAS
+
+    files = sorted((out / "data" / config).glob("*.parquet"))
+    return pl.read_parquet(files) if files else pl.from_arrow(OUTPUT_SCHEMAS[config].empty_table())
 
 
 @contextmanager

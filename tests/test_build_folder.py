@@ -97,17 +97,22 @@ def test_missing_manifest_card_or_data_name_the_location(build, tmp_path):
     copy = Path(shutil.copytree(build, tmp_path / "copy"))
     (copy / MANIFEST).unlink()
     (copy / CARD).unlink()
-    shutil.rmtree(copy / "data" / "sft")
+    shutil.rmtree(copy / "data")
     folder = BuildFolder(copy)
     assert not folder.has(MANIFEST)
     with pytest.raises(InputError, match=rf"^{copy}: no manifest.json; not a stackpref build"):
         _ = folder.manifest
     with pytest.raises(InputError, match=rf"^{copy}: no README.md; no dataset card"):
         _ = folder.card
-    with pytest.raises(InputError, match=rf"^{copy}: no data/sft/\*-\*.parquet; is this a stackpref build\?"):
+    with pytest.raises(InputError, match=rf"^{copy}: no data/pairs/\*-\*.parquet; is this a stackpref build\?"):
         folder.keys()
     with pytest.raises(BuildInvalidError, match=rf"^{copy}: no manifest.json"):
         validate_build(copy)
+    # A split the card declares, without its files (a split without rows has neither).
+    other = Path(shutil.copytree(build, tmp_path / "other"))
+    shutil.rmtree(other / "data" / "sft")
+    with pytest.raises(InputError, match=rf"^{other}: no data/sft/train-\*.parquet, though the card declares sft/train"):
+        BuildFolder(other).keys()
 
 
 def test_reader_on_s3_reads_what_the_local_build_holds(build, s3_build):
@@ -143,5 +148,5 @@ def test_validate_refuses_an_s3_build_without_its_manifest(s3_build):
     partial = f"s3://{BUCKET}/partial/out"
     with pytest.raises(BuildInvalidError, match=rf"^{partial}: no manifest.json; not a stackpref build"):
         validate_build(partial)
-    with pytest.raises(InputError, match=rf"^{partial}: no data/sft/\*-\*.parquet"):
+    with pytest.raises(InputError, match=rf"^{partial}: no data/sft/train-\*.parquet, though the card declares"):
         summarize(partial)

@@ -6,7 +6,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 from conftest import run_build
-from helpers import dump_row
+from helpers import dump_row, read_config
 
 pytestmark = pytest.mark.slow
 
@@ -76,8 +76,7 @@ def two_sites(tmp_path) -> Path:
 
 def rows(out: Path) -> pl.DataFrame:
     return pl.concat([
-        pl.read_parquet(out / "data" / c / "*.parquet", columns=["site", "question_id", "cluster_id", "split"])
-        for c in ("pairs", "sft")
+        read_config(out, c).select("site", "question_id", "cluster_id", "split") for c in ("pairs", "sft")
     ]).unique()
 
 
@@ -115,7 +114,7 @@ def test_keep_one_keeps_the_question_with_most_answers(two_sites, tmp_path):
 def test_near_duplicate_answer_keeps_the_better_one(two_sites, tmp_path):
     out = tmp_path / "out"
     run_build(out, two_sites, split={"sft": 0.0, "train": 1.0, "test": 0.0})
-    pairs = pl.read_parquet(out / "data" / "pairs" / "*.parquet").filter(pl.col("question_id") == 5)
+    pairs = read_config(out, "pairs").filter(pl.col("question_id") == 5)
     ids = set(pairs["chosen_id"]) | set(pairs["rejected_id"])
     assert 6 in ids and 7 not in ids  # 7 is 6 edited and posted again, with a lower score
     assert funnel(out)["funnel"]["answers"]["dropped"]["near_duplicate_answer"] == 1

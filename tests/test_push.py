@@ -113,10 +113,17 @@ def test_push_sends_dataset_repo_revision_private_message_and_files(hub, build):
     assert branch["args"] == ("me/coffee",) and branch["branch"] == "dev" and branch["repo_type"] == "dataset"
     (upload,) = hub.named("upload_folder")
     assert upload["repo_id"] == "me/coffee" and upload["repo_type"] == "dataset" and upload["revision"] == "dev"
-    assert upload["commit_message"] == "first cut" and Path(upload["folder_path"]) == build
+    assert upload["commit_message"] == "first cut"
     assert upload["allow_patterns"] == EVERY_FILE and upload["delete_patterns"] is None
     assert hub.tokens == {TOKEN}
     assert sorted(hub.files) == sorted([".gitattributes", *EVERY_FILE])
+    # The repo's card names the repo in its examples; the build's own card keeps the placeholder,
+    # and the folder the upload was made from (links to the build's files) is gone.
+    uploaded = hub.files["README.md"].decode()
+    assert 'load_dataset("me/coffee", "pairs")' in uploaded and "REPO_ID_OR_PATH" not in uploaded
+    assert "REPO_ID_OR_PATH" in (build / "README.md").read_text()
+    assert not Path(upload["folder_path"]).exists() and sorted(p.name for p in build.parent.iterdir()) == ["build"]
+    assert all(hub.files[path] == (build / path).read_bytes() for path in PARQUET + ["manifest.json"])
     assert "https://huggingface.co/datasets/me/coffee/tree/dev" in result.output
     assert_token_nowhere(result, build)
 
@@ -142,8 +149,7 @@ def test_repush_sends_only_changes_and_removes_stale_shards(hub, build):
     assert invoke("push", build, "me/coffee", "--token", TOKEN).exit_code == 0
     hub.files["data/pairs/train-00001-of-00002.parquet"] = b"an older build's second shard"
     hub.files["notes/keep-me.md"] = b"added on the Hub by hand"
-    card = build / "README.md"
-    card.write_text(card.read_text() + "\nA note.\n")
+    hub.files["README.md"] = b"an older build's card"
     result = invoke("push", build, "me/coffee", "--token", TOKEN)
     assert result.exit_code == 0, result.output
     upload = hub.named("upload_folder")[-1]
@@ -217,12 +223,13 @@ def test_invalid_build_is_refused_and_nothing_sent(hub, build, corruption):
 
 
 def test_leak_found_in_the_files_is_refused(hub, build):
-    """The recorded check passed, but the files (rows and bytes edited to match) hold a leak."""
+    """The recorded check passed, but the files (rows, bytes and sha256 edited to match) hold a leak."""
     _move_a_test_row_to_train(build)
     manifest = json.loads((build / "manifest.json").read_text())
     path = build / PARQUET[1]
     entry = next(e for e in manifest["files"]["pairs/train"] if e["path"] == PARQUET[1])
-    entry.update(rows=pq.ParquetFile(path).metadata.num_rows, bytes=path.stat().st_size)
+    entry.update(rows=pq.ParquetFile(path).metadata.num_rows, bytes=path.stat().st_size,
+                 sha256=hashlib.sha256(path.read_bytes()).hexdigest())
     (build / "manifest.json").write_text(json.dumps(manifest))
     result = invoke("push", build, "me/coffee", "--token", TOKEN)
     assert result.exit_code == BuildInvalidError.exit_code

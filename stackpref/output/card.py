@@ -3,6 +3,7 @@ the manifest through the template in data_cards/, so every number in it comes fr
 
 import json
 import os
+import re
 from importlib import resources
 from pathlib import PurePath
 
@@ -12,6 +13,7 @@ import yaml
 from stackpref.config import RUN_OPTIONS, field_help
 from stackpref.output import storage
 from stackpref.schema import OUTPUT_SCHEMAS
+from stackpref.splits import CONFIGS, FILE_SPLITS
 
 # Options that hold local paths: the card shows them by name, so it says nothing about the
 # machine it was built on and the same build renders the same card anywhere.
@@ -29,30 +31,79 @@ def size_category(n: int) -> str:
     return "100M<n<1B"
 
 
-def metadata(record: dict) -> dict:
-    """Hub YAML: licence, language, task, size, configs (data_files per split), dataset_info."""
-    splits = record["counts"]["splits"]
+# The language of a site's text, by the first label of its host (`es.stackoverflow.com`,
+# `french.meta.stackexchange.com`); every other site is English. Why each:
+_LOCALIZED_STACK_OVERFLOW = {  # Stack Overflow in another language: questions and answers in it
+    "es": "es", "ru": "ru", "pt": "pt", "ja": "ja",
+}
+_LANGUAGE_SITES = {  # a site about a language: written in that language, with English beside it
+    "french": "fr", "german": "de", "spanish": "es", "russian": "ru", "japanese": "ja", "portuguese": "pt",
+    "italian": "it", "chinese": "zh", "korean": "ko", "ukrainian": "uk", "esperanto": "eo", "latin": "la",
+}
+_OWN_LANGUAGE_SITES = {"rus": "ru"}  # rus.stackexchange.com: the Russian language, asked about in Russian
+
+
+def site_languages(site: str) -> list[str]:
+    """The ISO 639-1 codes of a site's text, from its host (see the tables above); ["en"] by default."""
+    host = str(site).lower().strip().rstrip(".")
+    first = host.split(".", 1)[0]
+    if host.endswith("stackoverflow.com") and first in _LOCALIZED_STACK_OVERFLOW:
+        return [_LOCALIZED_STACK_OVERFLOW[first]]
+    if host.endswith("stackexchange.com") and first in _OWN_LANGUAGE_SITES:
+        return [_OWN_LANGUAGE_SITES[first]]
+    if host.endswith("stackexchange.com") and first in _LANGUAGE_SITES:
+        return [_LANGUAGE_SITES[first], "en"]
+    return ["en"]
+
+
+def languages(record: dict) -> list[str]:
+    """The card's `language`: every language of the build's sites (those read and those with rows), sorted."""
+    sites = set(record["counts"]["sites"]) | {info["site"] for info in record["inputs"] if info.get("site")}
+    return sorted({code for site in sites for code in site_languages(site)}) or ["en"]
+
+
+def split_rows(record: dict) -> dict[str, dict[str, int]]:
+    """`{config: {file split: rows}}` of the splits that have rows: what the card declares (datasets
+    cannot load a 0-row Parquet file, so a split with none has no files and no entry)."""
     files = record["files"]
+    held = {name: {split: sum(f["rows"] for f in files[f"{name}/{split}"]) for split in FILE_SPLITS[name]}
+            for name in CONFIGS}
+    return {name: {split: n for split, n in splits.items() if n} for name, splits in held.items()
+            if any(splits.values())}
+
+
+def empty_splits(record: dict) -> list[str]:
+    """`config/split` of every file split with no rows, left out of the card's configs."""
+    declared = split_rows(record)
+    return [f"{name}/{split}" for name in CONFIGS for split in FILE_SPLITS[name] if split not in declared.get(name, {})]
+
+
+def metadata(record: dict) -> dict:
+    """Hub YAML: licence, language, task, size, configs (data_files per split), dataset_info. Only
+    the splits with rows are declared, and only the configs with any (pairs the default, else sft)."""
+    files = record["files"]
+    declared = split_rows(record)
     configs, infos = [], []
     for name in ("pairs", "sft"):
+        if name not in declared:
+            continue
         configs.append({
             "config_name": name,
-            "data_files": [{"split": split, "path": f"data/{name}/{split}-*.parquet"} for split in ("train", "test")],
-            **({"default": True} if name == "pairs" else {}),
+            "data_files": [{"split": split, "path": f"data/{name}/{split}-*.parquet"} for split in declared[name]],
+            **({"default": True} if not configs else {}),
         })
         infos.append({
             "config_name": name,
             "features": [{"name": f.name, "dtype": _HF_DTYPES[str(f.type)]} for f in OUTPUT_SCHEMAS[name]],
             "splits": [
-                {"name": split, "num_bytes": sum(f["bytes"] for f in files[f"{name}/{split}"]),
-                 "num_examples": splits[name][split]}
-                for split in ("train", "test")
+                {"name": split, "num_bytes": sum(f["bytes"] for f in files[f"{name}/{split}"]), "num_examples": n}
+                for split, n in declared[name].items()
             ],
         })
-    total = sum(splits["pairs"].values()) + sum(splits["sft"].values())
+    total = sum(n for splits in declared.values() for n in splits.values())
     return {
         "license": "cc-by-sa-4.0",
-        "language": ["en"],
+        "language": languages(record),
         "task_categories": ["text-generation"],
         "tags": ["stack-exchange", "preference", "dpo", "sft", "stackpref"],
         "size_categories": [size_category(total)],
@@ -110,6 +161,23 @@ def options(config: dict) -> list[dict]:
     return rows
 
 
+# Where the card's usage examples name the dataset: left in the build's own README (its folder or
+# repo is not known yet); `stackpref push` fills in the repo id in the README it uploads.
+PLACEHOLDER = "REPO_ID_OR_PATH"
+_NAMED = re.compile(r'stackpref\.load\("([^"\n]+)"\)')
+
+
+def fill_repo_id(text: str, repo_id: str) -> str:
+    """The card `text` with the repo id in its usage examples, as push uploads it."""
+    return text.replace(PLACEHOLDER, repo_id)
+
+
+def named_repo(text: str) -> str | None:
+    """The repo id a pushed card's examples name (None for a build's own card, or none found)."""
+    found = _NAMED.search(text)
+    return found.group(1) if found and found.group(1) != PLACEHOLDER else None
+
+
 def render(record: dict) -> str:
     template_text = (resources.files("stackpref.data_cards") / "dataset_card.md.j2").read_text(encoding="utf-8")
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, trim_blocks=True,
@@ -119,5 +187,5 @@ def render(record: dict) -> str:
         yaml_header=header, m=record, options=options(record["config"]),
         tokenizer=_by_name(record["config"]["tokenizer"]) if record["config"]["tokenizer"] else None,
         inputs=[{**info, "name": input_name(info)} for info in record["inputs"]],
-        skipped=skipped_sources(record),
+        skipped=skipped_sources(record), empty=empty_splits(record),
     )

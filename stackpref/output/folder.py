@@ -78,11 +78,15 @@ class BuildFolder:
         return data
 
     def data_files(self, config: str) -> dict[str, str]:
-        """`{file split: path pattern}` the card declares for `config`; ConfigError names the configs it has."""
+        """`{file split: path pattern}` the card declares for `config` (its splits with rows);
+        ConfigError names the configs it has."""
         for entry in self.card["configs"]:
             if entry.get("config_name") == config:
                 return {files["split"]: files["path"] for files in entry["data_files"]}
         names = ", ".join(str(entry.get("config_name")) for entry in self.card["configs"])
+        if config in CONFIGS:
+            raise ConfigError(f"{self.location}: the {config} config has no rows in this build, so its card does not "
+                              f"declare it; it declares: {names}")
         raise ConfigError(f"unknown config {config!r}; the dataset card declares: {names}")
 
     def data_paths(self) -> list[str]:
@@ -96,7 +100,9 @@ class BuildFolder:
         return sorted(found)
 
     def _split_files(self, config: str, split: str | None) -> list[tuple[str, str]]:
-        """(file split, location) of the Parquet files of `config`, of one file split or all, by name."""
+        """(file split, location) of the Parquet files of `config`, of one file split or all, by name.
+        A split with no rows has no files (a 0-row Parquet file is never written): [] for it, once
+        the folder holds data/ at all."""
         if config not in CONFIGS:
             raise ConfigError(f"unknown config {config!r}; a build has {', '.join(CONFIGS)}")
         if split is not None and split not in FILE_SPLITS[config]:
@@ -106,17 +112,36 @@ class BuildFolder:
         found = [(storage.name(location).split("-", 1)[0], location)
                  for location in storage.files(self.path(f"data/{config}"), suffix=".parquet")]
         found = [(name, location) for name, location in found if name in wanted]
-        if not found:
+        if not found and storage.kind(self.path("data")) != "dir":
             raise InputError(f"{self.location}: no data/{config}/{split or '*'}-*.parquet; is this a stackpref build?")
+        missing = [name for name in wanted if name not in {found_split for found_split, _ in found}]
+        for name in missing if self.has(CARD) else ():
+            if name in self._declared().get(config, ()):
+                raise InputError(f"{self.location}: no data/{config}/{name}-*.parquet, though the card declares "
+                                 f"{config}/{name}; is the build complete?")
         return found
+
+    def _declared(self) -> dict[str, list[str]]:
+        """{config: [file split]} the card declares; {} for a card whose metadata cannot be read
+        (validate says why: here it only tells a split without rows from a missing one)."""
+        try:
+            return {str(entry.get("config_name")): [files["split"] for files in entry["data_files"]]
+                    for entry in self.card["configs"]}
+        except Exception:  # noqa: BLE001
+            return {}
 
     def files(self, config: str, split: str | None = None) -> list[str]:
         """The Parquet files of `config` (of one file split, or all), sorted by name, from the layout."""
         return [location for _, location in self._split_files(config, split)]
 
     def frame(self, config: str, split: str | None = None, columns: list[str] | None = None) -> pl.DataFrame:
-        """`columns` (default: all) of the rows of `config`, of one file split or all, file by file."""
-        return pl.concat([storage.read_frame(location, columns) for location in self.files(config, split)])
+        """`columns` (default: all) of the rows of `config`, of one file split or all, file by file
+        (no rows, in the contract's schema, for a split without files)."""
+        frames = [storage.read_frame(location, columns) for location in self.files(config, split)]
+        if not frames:
+            empty = pl.from_arrow(OUTPUT_SCHEMAS[config].empty_table())
+            return empty.select(columns) if columns else empty
+        return pl.concat(frames)
 
     def keys(self, extra: Sequence[str] = (), categorical: Sequence[str] = ()) -> pl.DataFrame:
         """(site, question_id, cluster_id, split, the `extra` columns a config has, config) of every row,
@@ -124,17 +149,20 @@ class BuildFolder:
         in (what a trainer reads), whatever the row's own column says: a row copied into another split's
         file is a leak. `categorical` extras (a few distinct strings) are cast file by file, for keys of
         large builds."""
-        def read(config: str, split: str, location: str) -> pl.DataFrame:
+        def read(config: str, split: str, location: str | None) -> pl.DataFrame:
             columns = [name for name in extra if name in OUTPUT_SCHEMAS[config].names]
-            frame = storage.read_frame(location, [*_IDS, *columns])
+            frame = (storage.read_frame(location, [*_IDS, *columns]) if location is not None
+                     else pl.from_arrow(OUTPUT_SCHEMAS[config].empty_table()))
             return frame.select(
                 *_IDS, pl.lit(FILE_SPLITS[config][split]).alias("split"),
                 *(pl.col(name).cast(pl.Categorical) if name in categorical else pl.col(name) for name in columns),
                 pl.lit(config).alias("config"),
             )
 
-        return pl.concat([read(config, split, location) for config in CONFIGS
-                          for split, location in self._split_files(config, None)], how="diagonal")
+        # Each config's columns even when it has no files (a split, or a whole config, without rows).
+        empty = [read(config, next(iter(FILE_SPLITS[config])), None) for config in CONFIGS]
+        return pl.concat([*empty, *(read(config, split, location) for config in CONFIGS
+                                    for split, location in self._split_files(config, None))], how="diagonal")
 
 
 def written_keys(location: str) -> pl.DataFrame:

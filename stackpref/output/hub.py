@@ -9,6 +9,8 @@ it is never printed, logged or written, and error text from the Hub is scrubbed 
 import glob
 import hashlib
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,8 +19,10 @@ from pathlib import Path
 from urllib.parse import quote
 
 from stackpref.errors import ConfigError, HubError, InputError, StackprefError
-from stackpref.output import storage
+from stackpref.output import card, storage
+from stackpref.output.folder import CARD
 from stackpref.output.validate import ValidBuild, validate_build
+from stackpref.splits import FILE_SPLITS
 
 REPO_TYPE = "dataset"
 DEFAULT_REVISION = "main"
@@ -100,9 +104,12 @@ def describe_plan(plan: PushPlan, token_from: str | None) -> str:
          f"{'private' if plan.private else 'public'}; an existing repo keeps its visibility"),
         f"  revision: {plan.revision}" + ("" if plan.revision == DEFAULT_REVISION else " (created from main if missing)"),
         f"  token:    {'from ' + token_from + ' (never shown)' if token_from else 'none found: ' + _TOKEN_HELP}",
-        (f"  checks:   manifest, Parquet schemas, leakage check, card metadata: passed; pairs train "
+        (f"  checks:   manifest, checksums and counts, Parquet schemas, leakage check, card metadata and text"
+         f"{'' if plan.build.notes else ', load_dataset'}: passed; pairs train "
          f"{splits['pairs']['train']:,} / test {splits['pairs']['test']:,}, sft train {splits['sft']['train']:,} / "
          f"test {splits['sft']['test']:,}"),
+        *(f"  note:     {note}" for note in plan.build.notes),
+        f"  card:     {card.PLACEHOLDER} in its examples becomes {plan.repo_id} in the uploaded README.md",
         f"  files:    {len(plan.build.files)}, {total:,} bytes; those that differ from the repo go up in one commit",
         *(f"    {f.path:<{width}}  {f.bytes:>12,}" for f in plan.build.files),
     ])
@@ -127,17 +134,45 @@ def push(plan: PushPlan, *, token: str | None = None, message: str | None = None
             if isinstance(item, RepoFile)
         }
         url = repo.url if plan.revision == DEFAULT_REVISION else f"{repo.url}/tree/{quote(plan.revision, safe='')}"
-        changed = tuple(f.path for f in build.files if not _same(build.out / f.path, remote.get(f.path)))
-        stale = _stale(build, remote)
-        if not changed and not stale:
-            return PushResult(url=url, commit_url=None, uploaded=(), deleted=())
-        commit = api.upload_folder(
-            repo_id=repo.repo_id, folder_path=build.out, repo_type=REPO_TYPE, revision=plan.revision,
-            commit_message=message or _default_message(build),
-            allow_patterns=[glob.escape(path) for path in changed],
-            delete_patterns=[glob.escape(path) for path in stale] or None,
-        )
+        with _upload_view(build, repo.repo_id) as folder:
+            changed = tuple(f.path for f in build.files if not _same(folder / f.path, remote.get(f.path)))
+            stale = _stale(build, remote)
+            if not changed and not stale:
+                return PushResult(url=url, commit_url=None, uploaded=(), deleted=())
+            commit = api.upload_folder(
+                repo_id=repo.repo_id, folder_path=folder, repo_type=REPO_TYPE, revision=plan.revision,
+                commit_message=message or _default_message(build),
+                allow_patterns=[glob.escape(path) for path in changed],
+                delete_patterns=[glob.escape(path) for path in stale] or None,
+            )
     return PushResult(url=url, commit_url=commit.commit_url, uploaded=changed, deleted=stale)
+
+
+@contextmanager
+def _upload_view(build: ValidBuild, repo_id: str) -> Iterator[Path]:
+    """The build as the repo gets it: its files (hard links, copies where links cannot be made) and
+    its card with the repo id in the usage examples instead of the placeholder. Made beside OUT
+    (same filesystem: links), else in the system's temporary folder; removed afterwards."""
+    out = Path(build.out)
+    try:
+        view = Path(tempfile.mkdtemp(prefix=f".{out.name}.push-{os.getpid()}.", dir=out.parent))
+    except OSError:
+        view = Path(tempfile.mkdtemp(prefix="stackpref-push-"))
+    try:
+        for file in build.files:
+            target = view / file.path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if file.path == CARD:
+                text = (out / CARD).read_text(encoding="utf-8")
+                target.write_bytes(card.fill_repo_id(text, repo_id).encode("utf-8"))
+                continue
+            try:
+                os.link(out / file.path, target)
+            except OSError:
+                shutil.copyfile(out / file.path, target)
+        yield view
+    finally:
+        shutil.rmtree(view, ignore_errors=True)
 
 
 def _same(local: Path, remote) -> bool:
@@ -161,7 +196,10 @@ def _digest(path: Path, digest) -> str:
 def _stale(build: ValidBuild, remote: dict) -> tuple[str, ...]:
     """Repo files the card's data_files patterns match that this build does not have (a rebuild
     with fewer shards): left in place, `load_dataset` would read them with the new ones."""
-    patterns = [files["path"] for config in build.card["configs"] for files in config["data_files"]]
+    # Every split's pattern, declared or not: an old shard of a split that now has no rows would
+    # stay in the repo beside a card that no longer names it.
+    patterns = [f"data/{config}/{split}-*.parquet" for config, splits in FILE_SPLITS.items() for split in splits]
+    patterns += [files["path"] for config in build.card["configs"] for files in config["data_files"]]
     local = {f.path for f in build.files}
     return tuple(sorted(path for path in remote if path not in local
                         and any(fnmatchcase(path, pattern) for pattern in patterns)))

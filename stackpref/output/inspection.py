@@ -60,10 +60,11 @@ def _examples(folder: BuildFolder, n: int) -> list[dict]:
 
 def print_summary(summary: dict) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console()
-    splits = Table(title=f"{summary['out']}: rows per split")
+    splits = Table(title=f"{escape(str(summary['out']))}: rows per split")
     for column in ("config", "train", "test"):
         splits.add_column(column, justify="right" if column != "config" else "left")
     for config, counts in summary["splits"].items():
@@ -73,12 +74,12 @@ def print_summary(summary: dict) -> None:
     for column in ("site", "pairs/train", "pairs/test", "sft/train", "sft/test"):
         sites.add_column(column, justify="right" if column != "site" else "left")
     for site, counts in summary["sites"].items():
-        sites.add_row(site, *(f"{counts.get(c, 0):,}" for c in ("pairs/train", "pairs/test", "sft/train", "sft/test")))
+        sites.add_row(escape(site), *(f"{counts.get(c, 0):,}" for c in ("pairs/train", "pairs/test", "sft/train", "sft/test")))
     console.print(sites)
     total = max(1, sum(summary["margins"].values()))
     console.print("[bold]margin histogram[/bold] (chosen pm_score - rejected pm_score)")
     for margin, n in summary["margins"].items():
-        console.print(f"  {margin:>7}  {n:>8,}  " + "█" * max(1, round(40 * n / total)))
+        console.print(f"  {escape(margin):>7}  {n:>8,}  " + "█" * max(1, round(40 * n / total)), highlight=False)
     check = summary["overlap_check"]
     verdict = "[green]passed[/green]" if check["passed"] else "[red]FAILED[/red]"
     console.print(
@@ -86,6 +87,7 @@ def print_summary(summary: dict) -> None:
         f"and {check['clusters_in_two_splits']} of {check['clusters_checked']:,} clusters in two splits"
     )
     for example in summary["examples"]:
-        console.print(f"\n[bold]{example['question_url']}[/bold] (margin {example['margin']})")
-        for side in ("prompt", "chosen", "rejected"):
-            console.print(f"  [cyan]{side}[/cyan]: {example[side]}", markup=True, highlight=False)
+        console.print(f"\n[bold]{escape(str(example['question_url']))}[/bold] (margin {example['margin']})",
+                      highlight=False)
+        for side in ("prompt", "chosen", "rejected"):  # text from the data: shown as it is, never as markup
+            console.print(f"  [cyan]{side}[/cyan]: {escape(str(example[side]))}", markup=True, highlight=False)

@@ -50,16 +50,30 @@ def _per_licence(written: pl.DataFrame) -> dict:
     return counts
 
 
+def split_counts(files: dict) -> dict:
+    """`{config: {file split: rows}}` from the manifest's `files` (0 for a split without files)."""
+    return {name: {split: sum(f["rows"] for f in files.get(f"{name}/{split}", [])) for split in ("train", "test")}
+            for name in ("pairs", "sft")}
+
+
+def row_counts(written: pl.DataFrame) -> dict:
+    """The manifest's counts that come from the rows themselves (`sites`, `licenses`, `margins`), given
+    (site, split, config, margin, license) of every output row: what validate recomputes from the files."""
+    margins = written.filter(pl.col("config") == "pairs").group_by("margin").len().sort("margin", nulls_last=True)
+    return {
+        "sites": _per_site(written),
+        "licenses": _per_licence(written),
+        "margins": {str(m) if m is not None else "unknown": n for m, n in margins.iter_rows()},
+    }
+
+
 def render(*, config: BuildConfig, inputs: list[dict], funnel: Funnel, written: pl.DataFrame, overlap: dict,
            files: dict, length_unit: str, clusters: dict, boilerplate: dict,
            skipped_sources: list[dict] = ()) -> dict:
     """`written` has (site, question_id, cluster_id, split, config, margin, license) of every output row.
     `inputs`: the sources the build read; `skipped_sources`: those --on-bad-input skip left out, each
     with its location, site, kind, the reason (the error that stopped its read), bytes and sha256."""
-    pairs = written.filter(pl.col("config") == "pairs")
-    margins = pairs.group_by("margin").len().sort("margin", nulls_last=True)
-    splits = {name: {split: sum(f["rows"] for f in files[f"{name}/{split}"]) for split in ("train", "test")}
-              for name in ("pairs", "sft")}
+    splits = split_counts(files)
     return {
         "stackpref_version": __version__,
         "config": config.to_dict(),
@@ -72,9 +86,7 @@ def render(*, config: BuildConfig, inputs: list[dict], funnel: Funnel, written: 
         "counts": {
             "funnel": funnel.to_dict(),
             "splits": splits,
-            "sites": _per_site(written),
-            "licenses": _per_licence(written),
-            "margins": {str(m) if m is not None else "unknown": n for m, n in margins.iter_rows()},
+            **row_counts(written),
             "question_clusters": clusters,
             "answers_shared_across_questions": boilerplate,
         },

@@ -1,6 +1,13 @@
 """Is a build folder what the output contract promises? Checked before a build is published, from
 its files rather than its own claims (Parquet footers and schemas, the key columns, the card's
-YAML), so a broken or edited build is refused with the reason before anything leaves the machine."""
+YAML), so a broken or edited build is refused with the reason before anything leaves the machine.
+
+The files are tied together: the manifest records the rows, bytes and sha256 of every Parquet file
+(recomputed here: a flipped bit or a same-size edit is seen), its counts are recomputed from the
+rows, and the card must be exactly what `card.render` makes of the manifest. Last, every config
+the card declares is loaded with `datasets.load_dataset`, as a user would (when datasets is
+installed; a note says when it is not).
+"""
 
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
@@ -9,10 +16,14 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from stackpref._version import __version__
 from stackpref.errors import BuildInvalidError, InputError
+from stackpref.output import card as card_text
 from stackpref.output import storage
 from stackpref.output.folder import CARD, MANIFEST, BuildFolder
 from stackpref.output.leakage import overlap_check
+from stackpref.output.manifest import row_counts, split_counts
+from stackpref.output.writer import sha256
 from stackpref.schema import OUTPUT_SCHEMAS
 from stackpref.splits import CONFIGS, FILE_SPLITS
 
@@ -29,6 +40,7 @@ class ValidBuild:
     manifest: dict
     card: dict  # the card's YAML metadata
     files: tuple[BuildFile, ...]  # what a push publishes: the card, the manifest, the Parquet files
+    notes: tuple[str, ...] = ()  # checks skipped, and why (one line each)
 
 
 def validate_build(out: str | Path) -> ValidBuild:
@@ -40,13 +52,17 @@ def validate_build(out: str | Path) -> ValidBuild:
             raise BuildInvalidError(f"{out}: no such build folder")
         manifest = _checked_manifest(folder)
         data = _check_parquet_files(folder, manifest)
-        _check_leakage(folder, manifest)
+        keys = folder.keys(["margin", "license"])
+        _check_leakage(folder, manifest, keys)
+        _check_counts(folder, manifest, keys)
         _check_card(folder, manifest)
+        _check_card_text(folder, manifest)
+        notes = _check_loads(folder)
         files = tuple(BuildFile(name, storage.size(folder.path(name))) for name in (CARD, MANIFEST))
     except InputError as error:
         raise BuildInvalidError(str(error)) from None
     return ValidBuild(out=out if storage.is_uri(out) else Path(out), manifest=manifest, card=folder.card,
-                      files=(*files, *data))
+                      files=(*files, *data), notes=notes)
 
 
 def _checked_manifest(folder: BuildFolder) -> dict:
@@ -73,11 +89,21 @@ def _check_parquet_files(folder: BuildFolder, manifest: dict) -> list[BuildFile]
     files = []
     for path, (config, entry) in sorted(listed.items()):
         location = folder.path(path)
+        if not isinstance(entry, dict) or not all(key in entry for key in ("rows", "bytes", "sha256")):
+            raise BuildInvalidError(f"{folder.path(MANIFEST)}: the entry of {path} lacks rows, bytes or sha256 "
+                                    "(a build by an older stackpref?); rebuild it")
         rows = _checked_rows(location, OUTPUT_SCHEMAS[config])
         size = storage.size(location)
         if (rows, size) != (entry["rows"], entry["bytes"]):
             raise BuildInvalidError(f"{location}: {rows} rows and {size} bytes, {MANIFEST} says {entry['rows']} and "
                                     f"{entry['bytes']}; was it changed after the build?")
+        if rows == 0:
+            raise BuildInvalidError(f"{location}: no rows; datasets cannot load a 0-row Parquet file (a build "
+                                    "writes none: rebuild, or remove the file and its manifest entry)")
+        digest = sha256(location)
+        if digest != entry["sha256"]:
+            raise BuildInvalidError(f"{location}: sha256 {digest[:16]}…, {MANIFEST} says {str(entry['sha256'])[:16]}…; "
+                                    "the file was changed after the build (rebuild it)")
         files.append(BuildFile(path, size))
     return files
 
@@ -103,10 +129,44 @@ def _checked_rows(location: str, expected: pa.Schema) -> int:
                             + (f": unexpected {', '.join(extra)}" if extra else " (order or nullability)"))
 
 
-def _check_leakage(folder: BuildFolder, manifest: dict) -> None:
+def _check_counts(folder: BuildFolder, manifest: dict, keys) -> None:
+    """The manifest's counts against the files: rows per config and split (from `files`), and per
+    site, licence and margin (recomputed from the rows); the funnel adds up."""
+    path = folder.path(MANIFEST)
+    try:
+        counts = manifest["counts"]
+        recorded = {"splits": counts["splits"], **{name: counts[name] for name in ("sites", "licenses", "margins")}}
+        funnel = counts["funnel"]
+    except (KeyError, TypeError) as error:
+        raise BuildInvalidError(f"{path}: counts lack {error}; not a manifest this stackpref writes") from None
+    fresh = {"splits": split_counts(manifest["files"]), **row_counts(keys)}
+    for name, value in fresh.items():
+        if recorded[name] != value:
+            raise BuildInvalidError(f"{path}: counts.{name} differ from what the Parquet files hold "
+                                    f"({_first_difference(recorded[name], value)}); was it edited after the build?")
+    for stage, entry in funnel.items() if isinstance(funnel, dict) else ():
+        try:
+            balanced = entry["entered"] == entry["kept"] + sum(entry["dropped"].values())
+        except (KeyError, TypeError, AttributeError):
+            balanced = False
+        if not balanced:
+            raise BuildInvalidError(f"{path}: counts.funnel.{stage}: entered is not kept plus dropped; was it edited "
+                                    "after the build?")
+
+
+def _first_difference(recorded, fresh, where: str = "") -> str:
+    """Where two count tables first differ, as `key: recorded N, files M`."""
+    if isinstance(recorded, dict) and isinstance(fresh, dict):
+        for key in sorted(set(recorded) | set(fresh), key=str):
+            if recorded.get(key) != fresh.get(key):
+                return _first_difference(recorded.get(key), fresh.get(key), f"{where}{'.' if where else ''}{key}")
+    return f"{where or 'value'}: recorded {recorded}, files {fresh}"
+
+
+def _check_leakage(folder: BuildFolder, manifest: dict, keys) -> None:
     """The leakage check the build recorded, and the same check recomputed from the files, with
     each row in the split of the file it is in (what a trainer will read), whatever its columns say."""
-    for where, check in ((MANIFEST, manifest["overlap_check"]), ("the Parquet files", overlap_check(folder.keys()))):
+    for where, check in ((MANIFEST, manifest["overlap_check"]), ("the Parquet files", overlap_check(keys))):
         if not check.get("passed"):
             raise BuildInvalidError(
                 f"{folder.location}: leakage check failed in {where} ({check.get('questions_in_two_splits')} "
@@ -115,22 +175,25 @@ def _check_leakage(folder: BuildFolder, manifest: dict) -> None:
 
 
 def _check_card(folder: BuildFolder, manifest: dict) -> None:
-    """The card declares exactly what the build holds: configs pairs and sft, whose data_files
-    patterns match exactly the listed files of each split, with the features and row counts the
-    files have. Then `datasets.load_dataset(OUT, config)` reads what the card says."""
+    """The card declares exactly what the build holds: the configs with rows (pairs, sft), each with
+    its splits with rows, whose data_files patterns match exactly the listed files of each split,
+    with the features and row counts the files have."""
     path, card = folder.path(CARD), folder.card
+    held = {config: {split: sum(e["rows"] for e in manifest["files"][f"{config}/{split}"]) for split in splits}
+            for config, splits in FILE_SPLITS.items()}
+    held = {config: {split: n for split, n in splits.items() if n} for config, splits in held.items() if any(splits.values())}
     try:
         names = sorted(str(entry.get("config_name")) for entry in card["configs"])
-        if names != sorted(CONFIGS):
-            raise BuildInvalidError(f"{path}: the card declares configs {', '.join(names)}; a build has "
-                                    f"{' and '.join(CONFIGS)}")
+        if names != sorted(held):
+            raise BuildInvalidError(f"{path}: the card declares configs {', '.join(names)}; the build has rows in "
+                                    f"{' and '.join(sorted(held)) or 'none'}")
         infos = {info["config_name"]: info for info in card["dataset_info"]}
         every_file = [entry["path"] for entries in manifest["files"].values() for entry in entries]
-        for config in CONFIGS:
-            patterns, splits = folder.data_files(config), FILE_SPLITS[config]
+        for config, splits in held.items():
+            patterns = folder.data_files(config)
             if sorted(patterns) != sorted(splits):
                 raise BuildInvalidError(f"{path}: config {config} declares splits {', '.join(patterns)}; "
-                                        f"a build has {' and '.join(splits)}")
+                                        f"the build has rows in {' and '.join(splits)}")
             for split, pattern in patterns.items():
                 matched = sorted(p for p in every_file if fnmatchcase(p, pattern))
                 listed = sorted(entry["path"] for entry in manifest["files"][f"{config}/{split}"])
@@ -139,12 +202,57 @@ def _check_card(folder: BuildFolder, manifest: dict) -> None:
                                             f"{len(matched)} of the build's files, not its {len(listed)}")
             info = infos[config]
             declared = {s["name"]: s["num_examples"] for s in info["splits"]}
-            held = {split: sum(e["rows"] for e in manifest["files"][f"{config}/{split}"]) for split in splits}
-            if declared != held:
+            if declared != splits:
                 raise BuildInvalidError(f"{path}: dataset_info declares {declared} rows for {config}; "
-                                        f"the files hold {held}")
+                                        f"the files hold {splits}")
             if [feature["name"] for feature in info["features"]] != OUTPUT_SCHEMAS[config].names:
                 raise BuildInvalidError(f"{path}: dataset_info features of {config} differ from the files' columns")
     except (KeyError, TypeError, AttributeError) as error:
         raise BuildInvalidError(f"{path}: configs or dataset_info do not have the shape stackpref writes "
                                 f"({type(error).__name__}: {error})") from None
+
+
+def _check_card_text(folder: BuildFolder, manifest: dict) -> None:
+    """The card, byte for byte, is what `card.render` makes of the manifest (with the repo id push
+    fills in, in a pushed card): every number in it comes from the counts, so an edited word or
+    number is refused (with its line)."""
+    path = folder.path(CARD)
+    try:
+        fresh = card_text.render(manifest)
+    except Exception as error:  # noqa: BLE001 - a manifest edited into another shape fails anywhere in the template
+        raise BuildInvalidError(f"{folder.path(MANIFEST)}: the card cannot be rendered from it "
+                                f"({type(error).__name__}: {' '.join(str(error).split())})") from None
+    repo_id = card_text.named_repo(folder.card_text)  # a card as push uploaded it: the repo id filled in
+    if (card_text.fill_repo_id(fresh, repo_id) if repo_id else fresh) == folder.card_text:
+        return
+    lines, expected = folder.card_text.splitlines(), fresh.splitlines()
+    number = next((i for i, (a, b) in enumerate(zip(lines, expected)) if a != b), min(len(lines), len(expected)))
+    built_by = manifest.get("stackpref_version")
+    hint = (f"built by stackpref {built_by}, this is {__version__}: rebuild, or validate with that version"
+            if built_by != __version__ else "was it edited after the build? rebuild it")
+    shown = lines[number][:60] if number < len(lines) else "(end of file)"
+    raise BuildInvalidError(f"{path}: line {number + 1} ({shown!r}) differs from the card rendered from {MANIFEST}; "
+                            f"{hint}")
+
+
+def _check_loads(folder: BuildFolder) -> tuple[str, ...]:
+    """Every config the card declares loads with `datasets.load_dataset` (streamed: nothing is
+    cached), and yields a first row of each split. Skipped, with a note, without datasets or for a
+    build at a URI (datasets would need s3fs or gcsfs)."""
+    try:
+        import datasets
+    except ImportError:
+        return ("load check skipped: datasets is not installed (pip install datasets)",)
+    if storage.is_uri(folder.location):
+        return ("load check skipped: datasets reads a build at a URI only through fsspec's s3fs or gcsfs",)
+    for entry in folder.card["configs"]:
+        config = entry.get("config_name")
+        try:
+            loaded = datasets.load_dataset(folder.location, config, streaming=True)
+            for split, rows in loaded.items():
+                if next(iter(rows), None) is None:
+                    raise ValueError(f"split {split} yields no rows")
+        except Exception as error:  # noqa: BLE001 - datasets raises many types; each is a refusal
+            raise BuildInvalidError(f"{folder.path(CARD)}: config {config} does not load with datasets.load_dataset "
+                                    f"({type(error).__name__}: {' '.join(str(error).split())[:300]})") from None
+    return ()

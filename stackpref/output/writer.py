@@ -27,6 +27,7 @@ create); OUT is checked again before the copy.
 import datetime
 import errno
 import glob
+import hashlib
 import json
 import os
 import posixpath
@@ -363,15 +364,27 @@ def write_table(frame: pl.DataFrame, location: str, schema: pa.Schema) -> None:
 
 
 def list_outputs(root: str) -> dict[str, list[dict]]:
-    """`{"pairs/train": [{"path", "rows", "bytes"}, ...], ...}` for the manifest and the card."""
+    """`{"pairs/train": [{"path", "rows", "bytes", "sha256"}, ...], ...}` for the manifest and the card:
+    every output file with what validate and push recompute from it. A split with no rows has no
+    files (`[]`): a 0-row Parquet file is never written."""
     files: dict[str, list[dict]] = {}
     for config in ("pairs", "sft"):
         for split in ("train", "test"):
             files[f"{config}/{split}"] = [
-                {"path": f"data/{config}/{storage.name(p)}", "rows": storage.parquet_rows(p), "bytes": storage.size(p)}
+                {"path": f"data/{config}/{storage.name(p)}", "rows": storage.parquet_rows(p), "bytes": storage.size(p),
+                 "sha256": sha256(p)}
                 for p in storage.files(storage.join(root, "data", config), prefix=f"{split}-", suffix=".parquet")
             ]
     return files
+
+
+def sha256(location: str) -> str:
+    """The hex sha256 of a file's bytes, read in 1 MiB chunks (local or at a URI)."""
+    digest = hashlib.sha256()
+    with storage.open_input(location) as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def write_json(location: str, data: dict) -> None:

@@ -11,10 +11,15 @@ Then the leakage check, manifest and card are made from the written files.
 """
 
 import itertools
+import json
+import os
 import re
+import shutil
+import socket
+import sys
 import tempfile
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +49,7 @@ from stackpref.pipeline.read import SPILL_COMPRESSION, SpillTask
 from stackpref.pipeline.route import RouteTask
 from stackpref.progress import Progress
 from stackpref.sources import SiteOverrides, Source, resolve, resolve_all
+from stackpref.sources.posts_file import PostsXmlSource
 
 ROUTE_GROUP = 4  # most spill files in one route task (16 MB of input, as a bucket)
 
@@ -65,11 +71,66 @@ def _workers(config: BuildConfig, buckets: int) -> int:
 
 def _spill_folder(config: BuildConfig, stage: str) -> str:
     """A fresh folder for spill files: in --tmp-dir (a URI gets a unique prefix), else beside the
-    output when that is local, else in the system's temporary folder."""
+    output when that is local (in the staging folder, which a later build of OUT removes if this one
+    is killed), else in the system's temporary folder. A local one is named for its owner,
+    `stackpref-spill-PID-*`, and holds `owner.json` (pid, host, start time); the spill folders of
+    builds on this host that are no longer running are removed first (a build killed with -9 cannot
+    remove its own)."""
     if config.tmp_dir and storage.is_uri(config.tmp_dir):
         return storage.join(config.tmp_dir, f"stackpref-spill-{uuid.uuid4().hex[:12]}")
     local = config.tmp_dir or (None if storage.is_uri(stage) else stage)
-    return tempfile.mkdtemp(prefix="stackpref-spill-", dir=local)
+    _remove_stale_spills(Path(local or tempfile.gettempdir()))
+    folder = tempfile.mkdtemp(prefix=f"stackpref-spill-{os.getpid()}-", dir=local)
+    Path(folder, SPILL_OWNER).write_text(json.dumps(_owner()), encoding="utf-8")
+    return folder
+
+
+SPILL_OWNER = "owner.json"
+
+
+def _start_time(pid: int) -> str | None:
+    """The start time of process `pid` (clock ticks since boot, Linux), telling a reused pid apart."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat[stat.rindex(")") + 2:].split()[19]
+
+
+def _owner() -> dict:
+    return {"pid": os.getpid(), "host": socket.gethostname(), "started": _start_time(os.getpid())}
+
+
+def _remove_stale_spills(parent: Path) -> None:
+    """Remove the spill folders in `parent` whose build ran on this host and is gone."""
+    try:
+        folders = [p for p in parent.glob("stackpref-spill-*") if p.is_dir() and not p.is_symlink()]
+    except OSError:
+        return
+    host = socket.gethostname()
+    for folder in folders:
+        try:
+            owner = json.loads((folder / SPILL_OWNER).read_text(encoding="utf-8"))
+            pid = owner["pid"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # not ours to judge (a build still writing its marker, or not a stackpref one)
+        if owner.get("host") != host or not isinstance(pid, int):
+            continue
+        if _process_alive(pid) and _start_time(pid) in (None, owner.get("started")):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        print(f"stackpref: removed {folder}, the spill folder of a build (pid {pid}) that was stopped",
+              file=sys.stderr, flush=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
 
 
 def build(config: BuildConfig, *, overwrite: bool = False, progress: bool = False) -> BuildResult:
@@ -265,6 +326,8 @@ def _read(sources: list[Source], spill: str, config: BuildConfig, engine: Engine
     keys = _ReadKeys()
     left_out: dict[int, str] = {}
 
+    sizes: deque[int] = deque()  # input bytes of each task in flight, for the progress display
+
     def tasks(index: int, source: Source, files: list[tuple[str, str]]):
         pieces = source.pieces()
         if config.duplicate_links:
@@ -273,17 +336,20 @@ def _read(sources: list[Source], spill: str, config: BuildConfig, engine: Engine
             path = storage.join(spill, "read", f"{index:04d}-{number:06d}.parquet")
             if piece.kind != "links":
                 files.append((piece.kind, path))
+            sizes.append(_piece_bytes(piece))
             yield SpillTask(piece, path, params, source.site in versioned)
 
     for index, source in enumerate(sources):
-        bar.step(f"read {source.site} ({storage.name(source.location)})")
+        bar.step(f"read {source.site} ({storage.name(source.location)})", total_bytes=_known_size(source))
+        sizes.clear()
         own = _ReadKeys()
         pending = tasks(index, source, own.files)
         try:
             for result in engine.imap(pending):
                 own.add(result)
+                nbytes = sizes.popleft() if sizes else 0
                 if result["kind"] != "links":
-                    bar.advance(result["rows"])
+                    bar.advance(result["rows"], nbytes=nbytes)
         except InputError as error:
             if config.on_bad_input != "skip":
                 raise
@@ -308,6 +374,24 @@ def _read(sources: list[Source], spill: str, config: BuildConfig, engine: Engine
         "link_counts": dict(keys.link_counts),
         "skipped": left_out,
     }
+
+
+def _piece_bytes(piece) -> int:
+    """Input bytes a piece covers (a byte range of a Posts.xml, a decompressed fragment), or 0."""
+    if isinstance(getattr(piece, "start", None), int) and isinstance(getattr(piece, "end", None), int):
+        return piece.end - piece.start
+    fragment = getattr(piece, "fragment", None)
+    return len(fragment) if isinstance(fragment, bytes) else 0
+
+
+def _known_size(source: Source) -> int | None:
+    """The bytes the read of `source` will go through, where known without reading it (a Posts.xml)."""
+    if not isinstance(source, PostsXmlSource):
+        return None
+    try:
+        return storage.size(source.location)
+    except (OSError, ValueError):
+        return None
 
 
 def _discard(spill: str, index: int) -> None:

@@ -4,7 +4,11 @@ Rows that are too long are dropped, never truncated: a cut answer teaches the mo
 mid-sentence, and a cut prompt pairs an answer with a question it does not answer.
 """
 
+import os
+import socket
+import threading
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from stackpref.errors import ConfigError, MissingDependencyError
 
@@ -70,6 +74,67 @@ def check_tokenizer_name(name: str | None) -> None:
     if looks_local and not Path(name).expanduser().is_dir():
         raise ConfigError(f"--tokenizer {name!r}: no such folder (it should hold tokenizer.json or "
                           "tokenizer_config.json)")
+    if name and not looks_local:
+        _check_hub_name(name)
+
+
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
+_PROBE_SECONDS = 3.0
+
+
+def _cached(name: str) -> bool:
+    """Whether the local Hugging Face cache holds a tokenizer file of Hub repo `name`."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        return any(isinstance(try_to_load_from_cache(name, file), str) for file in _TOKENIZER_FILES)
+    except Exception:  # noqa: BLE001 (a malformed name or an old huggingface_hub: the load will say)
+        return False
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}
+
+
+def _endpoint() -> str:
+    return os.environ.get("HF_ENDPOINT", "").strip() or "https://huggingface.co"
+
+
+def _reachable(endpoint: str, timeout: float = _PROBE_SECONDS) -> bool:
+    """Whether a TCP connection to the Hub's host opens within `timeout` seconds (name lookup
+    included: it runs in a thread, so a resolver that hangs cannot hold the build)."""
+    url = urlsplit(endpoint)
+    if not url.hostname:
+        return False
+    port = url.port or (80 if url.scheme == "http" else 443)
+    answer: list[bool] = []
+
+    def probe() -> None:
+        try:
+            socket.create_connection((url.hostname, port), timeout=timeout).close()
+            answer.append(True)
+        except OSError:
+            answer.append(False)
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return bool(answer and answer[0])
+
+
+def _check_hub_name(name: str) -> None:
+    """A Hub tokenizer that is not in the local cache needs the network: fail at once, in one line,
+    when there is none (instead of a minute of retries in transformers)."""
+    if _cached(name):
+        return
+    if _offline():
+        raise ConfigError(f"--tokenizer {name!r}: not found in the local Hugging Face cache, and HF_HUB_OFFLINE "
+                          "is set; download it once online, or pass a local folder holding tokenizer.json")
+    endpoint = _endpoint()
+    if not _reachable(endpoint):
+        raise ConfigError(f"--tokenizer {name!r}: not found in the local Hugging Face cache, and {endpoint} "
+                          "cannot be reached (no network?); download it once online, or pass a local folder "
+                          "holding tokenizer.json")
 
 
 def _load_tokenizer(name: str, trust_remote_code: bool):
@@ -78,7 +143,12 @@ def _load_tokenizer(name: str, trust_remote_code: bool):
     except ImportError:
         raise MissingDependencyError("--tokenizer needs transformers: pip install 'stackpref'") from None
     try:
-        tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code)
+        try:  # the local cache first: no request at all when it is there
+            tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code, local_files_only=True)
+        except (OSError, ValueError):
+            if _offline() or Path(name).expanduser().is_dir():
+                raise
+            tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as exc:
         raise ConfigError(
             f"--tokenizer {name!r}: cannot load it ({str(exc).splitlines()[0]}); pass a local folder "

@@ -129,8 +129,8 @@ STEPS = [
 
 @dataclass(frozen=True)
 class ProcessBucket:
-    """Pass 3 for one bucket: run STEPS, write its shard of every output file split, return its
-    funnel and cluster stats (`meter`: the length meter's spec)."""
+    """Pass 3 for one bucket: run STEPS, write its shard of every output file split that has rows
+    (none for an empty one), return its funnel and cluster stats (`meter`: the length meter's spec)."""
 
     bucket: int
     folder: str
@@ -148,9 +148,11 @@ class ProcessBucket:
         for config_name, rows in (("pairs", bucket.pairs), ("sft", bucket.sft)):
             table = OUTPUTS[config_name](rows)
             for file_split, question_split in FILE_SPLITS[config_name].items():
+                shard = table.filter(pl.col("split") == question_split)
+                if shard.height == 0:  # datasets cannot load a 0-row Parquet file: no shard (gaps in -NNNNN are fine)
+                    continue
                 name = f"{file_split}-{self.bucket:05d}-of-{self.total:05d}.parquet"
-                write_table(table.filter(pl.col("split") == question_split),
-                            storage.join(self.stage, "data", config_name, name), OUTPUT_SCHEMAS[config_name])
+                write_table(shard, storage.join(self.stage, "data", config_name, name), OUTPUT_SCHEMAS[config_name])
         return {"funnel": funnel.to_dict(), "clusters": bucket.stats}
 
 

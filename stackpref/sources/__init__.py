@@ -6,6 +6,8 @@ a folder of several sites, a Parquet/JSONL file in one of the Hub layouts, or a 
 A new source type is one module with a `Source` subclass (see base.py) plus its line in FILE_TYPES.
 """
 
+import os
+import stat
 from pathlib import PurePosixPath
 
 from stackpref.errors import InputError
@@ -41,6 +43,15 @@ def _file_source(location: str, sites: SiteOverrides | None, types: list[type[So
 
 
 def _kind(location: str) -> str | None:
+    if not storage.is_uri(location):  # sources must be regular files or folders, never a FIFO or a device
+        try:
+            mode = os.stat(location).st_mode
+        except OSError:
+            mode = None
+        if mode is not None and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            what = "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or \
+                stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) else "not a regular file"
+            raise InputError(f"{location}: {what}, not a regular file or folder; sources must be files or folders")
     try:
         return storage.kind(location)
     except OSError as exc:  # an object store that refuses (no credentials, no such bucket)

@@ -30,6 +30,9 @@ def safe_member_names(path: str) -> list[str]:
     try:
         with storage.open_input(path) as handle, py7zr.SevenZipFile(handle, "r") as archive:
             names = archive.getnames()
+    except py7zr.exceptions.PasswordRequired:
+        raise InputError(f"{path}: the archive is encrypted (password-protected); Stack Exchange dumps are not: "
+                         "give a plain .7z") from None
     except (py7zr.Bad7zFile, py7zr.exceptions.ArchiveError, OSError, EOFError) as exc:
         raise InputError(f"{path}: not a readable .7z archive ({exc})") from None
     for name in names:
@@ -114,6 +117,9 @@ def iter_member_chunks(path: str, member: str) -> Iterator[bytes]:
     finally:
         stop.set()
         thread.join(timeout=5)
+    if failure and isinstance(failure[0], py7zr.exceptions.PasswordRequired):
+        raise InputError(f"{path}: {member} is encrypted (password-protected); Stack Exchange dumps are not: "
+                         "give a plain .7z")
     if failure:
         raise InputError(f"{path}: cannot decompress {member} ({failure[0]})")
 

@@ -24,6 +24,11 @@ PREFERENCES_COLUMNS = ("qid", "question", "answers", "date", "metadata")
 # Rows per batch handed to a worker: a paired row carries a question and two answers (several KB),
 # and up to 2 x workers batches are in flight, pickled, in the main process.
 TABLE_BATCH_ROWS = 2_048
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # ids and scores are stored as int64
+# A single cell (a question or an answer's text) bigger than this is refused: the longest real
+# Stack Exchange post is under 1 MB, and a worker holds a cell several times over (HTML, Markdown,
+# prompt, pairs), so one hostile 1 GiB cell would cost many GB of memory.
+MAX_CELL_BYTES = 64 << 20
 _HTML = re.compile(r"<(p|pre|code|a|ul|ol|li|blockquote|br|h[1-6]|strong|em|img|hr)[\s>/]", re.IGNORECASE)
 
 
@@ -60,17 +65,46 @@ def site_from_metadata(metadata, fallback: str) -> str:
     return fallback
 
 
+# A Parquet column chunk that decompresses to more than this is refused before it is read: writers
+# put a few thousand rows in a row group (datasets: 1,000), a few MB; one huge chunk is a cell
+# bomb (a 49 KB file can hold a 1 GiB string) that would take GBs to decompress and convert.
+MAX_PARQUET_CHUNK_BYTES = 256 << 20
+
+
+def _check_parquet_sizes(location: str, meta) -> None:
+    for group in range(meta.num_row_groups):
+        row_group = meta.row_group(group)
+        for column in range(row_group.num_columns):
+            chunk = row_group.column(column)
+            if chunk.total_uncompressed_size > MAX_PARQUET_CHUNK_BYTES:
+                raise InputError(
+                    f"{location}: row group {group}: column {chunk.path_in_schema} decompresses to "
+                    f"{chunk.total_uncompressed_size >> 20} MB, over the {MAX_PARQUET_CHUNK_BYTES >> 20} MB limit "
+                    "(rewrite it with smaller row groups, e.g. pyarrow row_group_size=10_000)")
+
+
 def iter_tables(location: str) -> Iterator[pa.RecordBatch]:
-    """Stream a Parquet or JSONL file (a local path or a URI) in record batches."""
+    """Stream a Parquet or JSONL file (a local path or a URI) in record batches, each checked: valid
+    UTF-8 text, no cell over MAX_CELL_BYTES."""
     parquet = location.endswith(".parquet")
     try:
         if storage.size(location) == 0:
             raise InputError(f"{location}: the file is empty")
         with storage.open_input(location) as handle:
             if parquet:
-                yield from pq.ParquetFile(handle).iter_batches(batch_size=TABLE_BATCH_ROWS)
+                reader = pq.ParquetFile(handle)
+                _check_parquet_sizes(location, reader.metadata)
+                batches = reader.iter_batches(batch_size=TABLE_BATCH_ROWS)
             else:
-                yield from pa_json.open_json(handle, read_options=pa_json.ReadOptions(block_size=8 << 20))
+                batches = pa_json.open_json(handle, read_options=pa_json.ReadOptions(block_size=8 << 20))
+            for batch in batches:
+                try:
+                    batch.validate(full=True)
+                except pa.ArrowInvalid as exc:
+                    where = None if parquet else _bad_json_line(location)
+                    at = f"line {where}: " if where else ""
+                    raise InputError(f"{location}: {at}not valid UTF-8 text ({exc})") from None
+                yield batch
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
         where = None if parquet else _bad_json_line(location)
         at = f"line {where}: " if where else ""
@@ -78,24 +112,52 @@ def iter_tables(location: str) -> Iterator[pa.RecordBatch]:
 
 
 def _bad_json_line(location: str) -> int | None:
-    """pyarrow's row numbers restart at every block; on the error path, find the real line."""
+    """pyarrow's row numbers restart at every block; on the error path, find the real line (read a
+    line at a time; a line over MAX_CELL_BYTES is named as the bad one, unread)."""
     import json
 
+    number, rest = 0, b""
     with storage.open_input(location) as handle:
-        for number, line in enumerate(handle.read().splitlines(), start=1):
-            if line.strip():
-                try:
-                    json.loads(line)
-                except ValueError:
-                    return number
-    return None
+        while True:
+            chunk = handle.read(1 << 20)
+            lines = (rest + chunk).split(b"\n")
+            rest = lines.pop() if chunk else b""
+            for line in lines:
+                number += 1
+                if line.strip():
+                    try:
+                        json.loads(line)
+                    except ValueError:  # UnicodeDecodeError included
+                        return number
+            if len(rest) > MAX_CELL_BYTES:
+                return number + 1
+            if not chunk:
+                return None
 
 
 def _integer(value, name: str, source: str, row: int) -> int:
+    """An int64 value: an integer (or a float with no fraction), never inf, NaN, 2.5 or out of range."""
     try:
-        return int(value)
-    except (TypeError, ValueError):
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+            raise ValueError
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):
         raise InputError(f"{source}: row {row}: {name} must be an integer, got {value!r}") from None
+    if not INT64_MIN <= number <= INT64_MAX:
+        raise InputError(f"{source}: row {row}: {name} {number} is out of range (ids and scores must fit in 64 bits)")
+    return number
+
+
+def _text(value, name: str, source: str, row: int) -> str:
+    """A text cell: a string (null: empty), at most MAX_CELL_BYTES."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InputError(f"{source}: row {row}: {name} must be text, got {type(value).__name__}")
+    if len(value) > MAX_CELL_BYTES // 4 and len(value.encode("utf-8")) > MAX_CELL_BYTES:
+        raise InputError(f"{source}: row {row}: {name} is {len(value.encode('utf-8')) >> 20} MB, over the "
+                         f"{MAX_CELL_BYTES >> 20} MB limit for one cell (no real post is near it)")
+    return value
 
 
 def iter_hub_dataset(repo_id: str) -> Iterator[pa.RecordBatch]:
@@ -150,7 +212,15 @@ def _paired_batch(batch: pa.RecordBatch, source: str, site: str, first_row: int)
 def _preferences_batch(rows: list[dict], source: str, site: str, first_row: int) -> pa.RecordBatch:
     out = {name: [] for name in POSTS.names}
 
+    seen: set[tuple[str, int]] = set()  # a post twice in one batch would be paired twice (and break the read)
+
     def add(**values) -> None:
+        key = (values["site"], values["post_id"])
+        if key in seen:
+            what = "qid" if values["post_type"] == QUESTION else "answer_id"
+            raise InputError(f"{source}: row {values['row']}: duplicate {what} {values['post_id']} on "
+                             f"{values['site']} (each question and answer once; refusing the file)")
+        seen.add(key)
         for name in POSTS.names:
             out[name].append(values.get(name))
 
@@ -158,9 +228,13 @@ def _preferences_batch(rows: list[dict], source: str, site: str, first_row: int)
         row_site = site_from_metadata(row.get("metadata"), site)
         qid = _integer(row["qid"], "qid", source, number)
         date = row.get("date")
-        common = dict(site=row_site, creation_date=date, license=licence_for(date, None), source=source, tags=[])
-        add(post_id=qid, post_type=QUESTION, body=row["question"] or "", **common)
-        for answer in row["answers"] or []:
+        date = None if date is None else str(date)  # JSON dates arrive as datetime.date
+        common = dict(row=number, site=row_site, creation_date=date, license=licence_for(date, None), source=source, tags=[])
+        add(post_id=qid, post_type=QUESTION, body=_text(row["question"], "question", source, number), **common)
+        for index, answer in enumerate(row["answers"] or []):
+            if not isinstance(answer, dict):
+                raise InputError(f"{source}: row {number}: answers[{index}] is {'null' if answer is None else repr(answer)}, "
+                                 "expected an answer (answer_id, text, pm_score)")
             author_id = answer.get("author_id")
             add(
                 post_id=_integer(answer.get("answer_id"), "answer_id", source, number),
@@ -168,8 +242,8 @@ def _preferences_batch(rows: list[dict], source: str, site: str, first_row: int)
                 parent_id=qid,
                 pm_score=_integer(answer.get("pm_score"), "pm_score", source, number),
                 accepted=str(answer.get("selected")).lower() == "true",
-                body=answer.get("text") or "",
-                owner_user_id=int(author_id) if str(author_id or "").isdigit() else None,
+                body=_text(answer.get("text"), f"answers[{index}].text", source, number),
+                owner_user_id=_integer(author_id, "author_id", source, number) if str(author_id or "").isdigit() else None,
                 owner_display_name=answer.get("author"),
                 **common,
             )

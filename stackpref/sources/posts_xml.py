@@ -19,6 +19,11 @@ from stackpref.schema import ANSWER, POSTS, QUESTION
 
 BATCH_ROWS = 8_192  # bounds the memory of one batch in flight (about 10 MB of HTML)
 FRAGMENT_BYTES = 4 << 20  # XML handed to a worker at a time
+# One row (and whatever lies between it and the next row) bigger than this is refused: the biggest
+# real post is under 1 MB, and the buffer holding a row must not grow with what a small archive
+# expands to (1 GiB of one row or of whitespace from a 157 KB .7z would take GBs otherwise).
+MAX_ROW_BYTES = 64 << 20
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # ids and scores are stored as int64
 _PROLOG_LIMIT = 1 << 16  # a real dump's prolog is under 100 bytes
 _FIRST_TAG = re.compile(rb"<[A-Za-z_]")
 _ROW = b"<row"
@@ -110,8 +115,14 @@ def _guard_prolog(chunks: Iterator[bytes], source: str) -> Iterator[bytes]:
     yield from chunks
 
 
-def _int(value: str | None) -> int | None:
-    return int(value) if value else None
+def _int(value: str | None, name: str = "value") -> int | None:
+    """An int64 attribute (absent or empty: None); beyond 64 bits is a ValueError naming it."""
+    if not value:
+        return None
+    number = int(value)
+    if not INT64_MIN <= number <= INT64_MAX:
+        raise ValueError(f"{name}={value[:40]!r}{'...' if len(value) > 40 else ''} does not fit in 64 bits")
+    return number
 
 
 # The dumps' dates: 2016-01-26T15:47:30.557 (UTC); the time, its seconds and their fraction may be absent.
@@ -156,18 +167,21 @@ class _Columns:
         c = self.cols
         date = creation_date(a.get("CreationDate"))
         c["site"].append(self.site)
-        c["post_id"].append(int(a["Id"]))
+        post_id = _int(a["Id"], "Id")
+        if post_id is None:
+            raise ValueError("Id is empty")
+        c["post_id"].append(post_id)
         c["post_type"].append(post_type)
-        c["parent_id"].append(_int(a.get("ParentId")))
-        c["accepted_answer_id"].append(_int(a.get("AcceptedAnswerId")))
+        c["parent_id"].append(_int(a.get("ParentId"), "ParentId"))
+        c["accepted_answer_id"].append(_int(a.get("AcceptedAnswerId"), "AcceptedAnswerId"))
         c["creation_date"].append(date)
-        c["score"].append(int(a.get("Score") or 0))
+        c["score"].append(_int(a.get("Score"), "Score") or 0)
         c["pm_score"].append(None)
         c["accepted"].append(None)
         c["title"].append(a.get("Title"))
         c["body"].append(a.get("Body") or "")
         c["tags"].append(parse_tags(a.get("Tags")))
-        c["owner_user_id"].append(_int(a.get("OwnerUserId")))
+        c["owner_user_id"].append(_int(a.get("OwnerUserId"), "OwnerUserId"))
         c["owner_display_name"].append(a.get("OwnerDisplayName"))
         c["license"].append(licence_for(date, a.get("ContentLicense")))
         c["source"].append(self.source)
@@ -213,6 +227,8 @@ def split_rows(chunks: Iterable[bytes], label: str) -> Iterator[tuple[bytes, int
                 yield fragment, line
             line += fragment.count(b"\n")
             buffer = rest
+        if len(buffer) > FRAGMENT_BYTES + MAX_ROW_BYTES:  # no row starts in all that: refuse, not grow
+            _refuse_oversized(buffer, label, line)
     tail_line = line
     for fragment, _ in _whole_fragments(_rows_before_end(buffer, label, lambda: tail_line), final=True):
         if fragment.strip():
@@ -237,6 +253,20 @@ def _whole_fragments(buffer: bytes, final: bool = False) -> Iterator[tuple[bytes
         yield buffer, b""
 
 
+def _refuse_oversized(buffer: bytes, label: str, line: int) -> None:
+    """`buffer` (starting on `line`) holds no row start after its first FRAGMENT_BYTES and is over
+    the bound: one row, or what follows a row up to the next, is over MAX_ROW_BYTES."""
+    start = max(buffer.rfind(_ROW, 0, FRAGMENT_BYTES), 0)
+    line += buffer[:start].count(b"\n")
+    close = buffer.find(b">", start)
+    if 0 <= close < start + MAX_ROW_BYTES:
+        what = (f"the row there is followed by more than {MAX_ROW_BYTES >> 20} MB of "
+                f"{'whitespace' if not buffer[close + 1:].strip() else 'text'} before the next <row")
+    else:
+        what = f"a row over the {MAX_ROW_BYTES >> 20} MB limit for one row (no real post is near it)"
+    raise InputError(f"{label}: line {line}: {what}")
+
+
 def _open_root(stream: Iterator[bytes], label: str) -> tuple[bytes, int]:
     """The stream's head, read until it holds the whole `<posts>` start tag, and the offset past it."""
     buffer = b""
@@ -245,6 +275,8 @@ def _open_root(stream: Iterator[bytes], label: str) -> tuple[bytes, int]:
         start = _root_start(buffer, label)
         if start >= 0:
             return buffer, start
+        if len(buffer) > MAX_ROW_BYTES:
+            raise InputError(f"{label}: line 1: the <posts> start tag does not end within {MAX_ROW_BYTES >> 20} MB")
     _root_start(buffer, label, at_end=True)  # raises: the input ended before a whole root tag
     raise AssertionError("unreachable")
 
@@ -271,16 +303,18 @@ def byte_ranges(size: int) -> list[tuple[int, int]]:
     return [(start, min(start + FRAGMENT_BYTES, size)) for start in range(0, size, FRAGMENT_BYTES)] or [(0, 0)]
 
 
-def _next_row(handle, offset: int, size: int) -> int:
-    """Offset of the first `<row` at or after `offset`, or -1 when none is left."""
+def _next_row(handle, offset: int, size: int, limit: int | None = None) -> int:
+    """Offset of the first `<row` at or after `offset` (and before `limit`), or -1 when none is left
+    (-2 when none starts before `limit` though the file goes on)."""
     step = 1 << 16
-    while offset < size:
+    stop = size if limit is None else min(size, limit)
+    while offset < stop:
         hit = handle.read_at(step + len(_ROW) - 1, offset).find(_ROW)
-        if hit >= 0:
+        if hit >= 0 and (limit is None or offset + hit < limit):
             return offset + hit
         offset += step
-        step *= 2
-    return -1
+        step = min(step * 2, _COUNT_BYTES)
+    return -1 if stop == size else -2
 
 
 def _line_at(handle, offset: int) -> int:
@@ -301,11 +335,14 @@ def range_rows(handle, size: int, start: int, end: int, label: str) -> tuple[byt
         line = 1 + head[:begin].count(b"\n")
         first_line = lambda: line
     else:
-        begin = _next_row(handle, start, size)
+        begin = _next_row(handle, start, size, end)
         if not 0 <= begin < end:
             return b"", lambda: 1  # no row starts here
         first_line = lambda: _line_at(handle, begin)
-    after = _next_row(handle, max(end, begin + 1), size)
+    bound = max(end, begin) + MAX_ROW_BYTES  # the last row here, up to the next, is at most MAX_ROW_BYTES
+    after = _next_row(handle, max(end, begin + 1), size, bound)
+    if after == -2 or (after == -1 and size > bound):
+        _refuse_oversized(handle.read_at(bound + 1 - begin, begin), label, first_line())
     if after >= 0:
         return handle.read_at(after - begin, begin), first_line
     return _rows_before_end(handle.read_at(size - begin, begin), label, first_line), first_line
@@ -320,18 +357,28 @@ def parse_rows(fragment: bytes, first_line: int | Callable[[], int], *, site: st
         return (first_line() if callable(first_line) else first_line) + offset - 1
 
     columns = _Columns(site, source)
+    seen: set[int] = set()  # a duplicate Id in one piece would pair answers twice (and break the read pass)
     parser = etree.XMLPullParser(events=("end",), resolve_entities=False, no_network=True, load_dtd=False)
     try:
         for piece in (b"<posts>", fragment, b"</posts>"):
             parser.feed(piece)
             for _, element in parser.read_events():
-                if element.tag != "row" or element.getparent() is None or element.getparent().getparent() is not None:
+                if element.tag == "row" and element.getparent() is not None \
+                        and element.getparent().getparent() is not None:
+                    raise InputError(f"{label}: line {line(element.sourceline)}: a <row> inside another <row>; "
+                                     "dump rows are empty elements (<row ... />), one after another")
+                if element.tag != "row" or element.getparent() is None:
                     continue
                 attrs = element.attrib
                 try:
                     post_type = int(attrs.get("PostTypeId", "0"))
                     if post_type in (QUESTION, ANSWER):
                         columns.append(attrs, post_type)
+                        post_id = columns.cols["post_id"][-1]
+                        if post_id in seen:
+                            raise InputError(f"{label}: line {line(element.sourceline)}: duplicate post Id {post_id} "
+                                             "(a dump holds each post once; is this two dumps joined?)")
+                        seen.add(post_id)
                     else:
                         skipped[f"post_type_{post_type}"] += 1
                 except (KeyError, ValueError) as exc:

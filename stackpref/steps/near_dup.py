@@ -88,6 +88,10 @@ _DUPLICATE_NOTICE = re.compile(
 )
 
 
+# Characters per shingle at most: a shingle of 32 characters already spans five or six words, and
+# shingling allocates ngram x the text's length (a huge ngram allocated GBs, or hung).
+MAX_NGRAM = 32
+
 @dataclass(frozen=True)
 class MinHashParams:
     """Near-duplicate settings: character shingles, one-permutation MinHash, LSH, the merge rule.
@@ -113,7 +117,11 @@ class MinHashParams:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"MinHashParams.{name} must be an integer >= 1; got {value!r}")
-        if self.num_perm > 4096:
+        if self.ngram > MAX_NGRAM:
+            raise ConfigError(f"MinHashParams: ngram must be <= {MAX_NGRAM} (characters per shingle: longer "
+                              f"shingles only make near-duplicates harder to find, and cost memory per character); "
+                              f"got {self.ngram}")
+        if self.num_perm > 4096:  # each question keeps bands x rows bins: more cost memory and find no more
             raise ConfigError(f"MinHashParams: bands x rows must be <= 4096; got {self.num_perm}")
         if isinstance(self.max_changed, bool) or not isinstance(self.max_changed, int) or self.max_changed < 0:
             raise ConfigError(f"MinHashParams.max_changed must be an integer >= 0; got {self.max_changed!r}")
@@ -161,7 +169,9 @@ def _mix(z: np.ndarray) -> np.ndarray:
 
 def near_dup_text(text: str) -> str:
     """The text the near-duplicate check compares: duplicate notices removed, then normalized."""
-    return normalize_for_hash(_DUPLICATE_NOTICE.sub("", text))
+    if "> **" in text:  # every notice starts so; the regex costs more than the test on most texts
+        text = _DUPLICATE_NOTICE.sub("", text)
+    return normalize_for_hash(text)
 
 
 def char_shingles(text: str, ngram: int) -> list[str]:
@@ -267,26 +277,30 @@ def _one_permutation(hashes: np.ndarray, offsets: np.ndarray, k: int, key: np.ui
     return sig
 
 
+def _signatures_and_sizes(texts: Sequence[str], params: MinHashParams) -> tuple[np.ndarray, np.ndarray]:
+    out = np.empty((len(texts), params.num_perm), dtype=np.uint32)
+    sizes = np.empty(len(texts), dtype=np.int64)
+    key = _seed_key(params.seed)
+    for lo in range(0, len(texts), DOC_BATCH):  # DOC_BATCH texts at a time bounds the shingles in memory
+        hashes, offsets = _shingle_batch(texts[lo : lo + DOC_BATCH], params.ngram)
+        out[lo : lo + DOC_BATCH] = _one_permutation(hashes, offsets, params.num_perm, key)
+        sizes[lo : lo + DOC_BATCH] = np.diff(offsets)
+    return out, sizes
+
+
 def signatures(texts: Sequence[str], params: MinHashParams) -> np.ndarray:
     """One-permutation MinHash signatures, shape (len(texts), bands * rows), uint32.
 
     A text without shingles (empty after normalization) gets SENTINEL32 in every bin; its band
     keys are SENTINEL and `candidate_pairs` never pairs it.
     """
-    out = np.empty((len(texts), params.num_perm), dtype=np.uint32)
-    key = _seed_key(params.seed)
-    for lo in range(0, len(texts), DOC_BATCH):  # DOC_BATCH texts at a time bounds the shingles in memory
-        hashes, offsets = _shingle_batch(texts[lo : lo + DOC_BATCH], params.ngram)
-        out[lo : lo + DOC_BATCH] = _one_permutation(hashes, offsets, params.num_perm, key)
-    return out
+    return _signatures_and_sizes(texts, params)[0]
 
 
 def lsh_keys(texts: Sequence[str], params: MinHashParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """What pass 1 keeps of each text: its band keys (n, bands) uint64, its sketch (n, bands * rows)
     uint8 (see `sketch`) and its shingle count (positions, repeats included) int64."""
-    sigs = signatures(texts, params)
-    sizes = np.array([len(near_dup_text(t)) for t in texts], dtype=np.int64)
-    sizes = np.where(sizes >= params.ngram, sizes - params.ngram + 1, np.minimum(sizes, 1))
+    sigs, sizes = _signatures_and_sizes(texts, params)
     return band_keys(sigs, params), sketch(sigs), sizes
 
 
