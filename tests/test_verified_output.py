@@ -76,29 +76,32 @@ def _flip_a_byte(out: Path) -> str:
     return f"{path}: sha256 "
 
 
-def _edit_a_site_count(out: Path) -> str:
+def _edit_manifest(out: Path, change) -> Path:
+    """Apply `change` to the build's manifest.json and write it back."""
     path = out / "manifest.json"
     manifest = json.loads(path.read_text())
-    site = next(iter(manifest["counts"]["sites"]))
-    manifest["counts"]["sites"][site]["pairs/train"] += 1
+    change(manifest)
     path.write_text(json.dumps(manifest, indent=2))
+    return path
+
+
+def _edit_a_site_count(out: Path) -> str:
+    site = next(iter(json.loads((out / "manifest.json").read_text())["counts"]["sites"]))
+    path = _edit_manifest(out, lambda m: m["counts"]["sites"][site].__setitem__(
+        "pairs/train", m["counts"]["sites"][site]["pairs/train"] + 1))
     return f"{path}: counts.sites differ from what the Parquet files hold ({site}.pairs/train"
 
 
 def _edit_a_split_count(out: Path) -> str:
-    path = out / "manifest.json"
-    manifest = json.loads(path.read_text())
-    manifest["counts"]["splits"]["pairs"]["test"] -= 1
-    path.write_text(json.dumps(manifest, indent=2))
+    path = _edit_manifest(out, lambda m: m["counts"]["splits"]["pairs"].__setitem__(
+        "test", m["counts"]["splits"]["pairs"]["test"] - 1))
     return f"{path}: counts.splits differ"
 
 
 def _edit_a_funnel_count(out: Path) -> str:
-    path = out / "manifest.json"
-    manifest = json.loads(path.read_text())
-    stage = next(iter(manifest["counts"]["funnel"]))
-    manifest["counts"]["funnel"][stage]["kept"] += 1
-    path.write_text(json.dumps(manifest, indent=2))
+    stage = next(iter(json.loads((out / "manifest.json").read_text())["counts"]["funnel"]))
+    path = _edit_manifest(out, lambda m: m["counts"]["funnel"][stage].__setitem__(
+        "kept", m["counts"]["funnel"][stage]["kept"] + 1))
     return f"{path}: counts.funnel.{stage}: entered is not kept plus dropped"
 
 
