@@ -400,9 +400,12 @@ def test_skip_leaves_out_the_broken_source_and_names_it(tmp_path, broken, good_a
     assert [storage.name(storage.parent(i["location"])) if i["kind"] == "posts_xml" else storage.name(i["location"])
             for i in manifest["inputs"]] == [GOOD, f"{OTHER}.7z"]
     [entry] = manifest["skipped_sources"]
-    assert entry == {"location": str(bad), "site": site, "kind": kind, "reason": entry["reason"],
+    # the manifest names inputs as the card does, never by a local absolute path (reasons included)
+    assert entry == {"location": shown, "site": site, "kind": kind, "reason": entry["reason"],
                      "bytes": bad.stat().st_size, "sha256": hashlib.sha256(bad.read_bytes()).hexdigest()}
-    assert entry["reason"].startswith(str(_named(broken, bad))) and says in entry["reason"]
+    named = _named(broken, bad)
+    assert entry["reason"].startswith(shown if named == bad else f"{bad.parent.name}/{named.name}")
+    assert says in entry["reason"] and str(tmp_path) not in json.dumps(manifest)
     assert "\n" not in entry["reason"]
     assert manifest["config"]["on_bad_input"] == "skip"
 
@@ -476,7 +479,7 @@ def test_skip_reports_a_skipped_source_that_cannot_even_be_read(tmp_path, monkey
     out = tmp_path / "out"
     manifest = _built(cli_build(sites, out, *SKIP), out)
     [entry] = manifest["skipped_sources"]
-    assert entry["location"] == str(bad) and entry["bytes"] is None and entry["sha256"] is None
+    assert entry["location"] == bad.name and entry["bytes"] is None and entry["sha256"] is None
     assert "not a readable .7z archive" in entry["reason"]
     assert _data(out) == _data(good_alone)
 
@@ -523,8 +526,9 @@ def test_skip_among_real_dumps_equals_the_good_ones_alone(tmp_path, monkeypatch,
     assert [(i["site"], i["sha256"], i["first_post"], i["last_post"]) for i in skipped["inputs"]] == [
         (i["site"], i["sha256"], i["first_post"], i["last_post"]) for i in alone["inputs"]]
     [entry] = skipped["skipped_sources"]
-    assert entry["location"] == str(bad) and entry["site"] == site and entry["kind"] == "posts_xml"
-    assert entry["reason"].startswith(str(bad)) and says in entry["reason"]
+    shown = f"{bad.parent.name}/Posts.xml"  # as the card names it: no local absolute path
+    assert entry["location"] == shown and entry["site"] == site and entry["kind"] == "posts_xml"
+    assert entry["reason"].startswith(shown) and says in entry["reason"]
     assert entry["sha256"] == hashlib.sha256(bad.read_bytes()).hexdigest()
     card = (b / "README.md").read_text(encoding="utf-8")
     assert f"`{bad.parent.name}/Posts.xml` ({site}, posts_xml, sha256 {entry['sha256'][:16]}…)" in card

@@ -1,7 +1,9 @@
 """manifest.json: the resolved config, input checksums, counts at every stage, versions."""
 
+import os
 import platform
 from importlib import metadata
+from pathlib import Path, PurePath
 
 import polars as pl
 
@@ -67,18 +69,79 @@ def row_counts(written: pl.DataFrame) -> dict:
     }
 
 
+# Options that hold local paths (as given), and `site` entries (PATH=HOST): shown without the machine's folders.
+_PATH_OPTIONS = ("sources", "out", "tmp_dir", "tokenizer")
+
+
+def shown_path(location, *, folder: bool = False):
+    """A location as the published manifest holds it: never a local absolute path. A URI, a Hub id
+    and a relative path stay as given (a relative path still means the same from the same working
+    folder, so `stackpref build --config OUT/manifest.json` reproduces the build); an absolute path
+    inside the working folder becomes relative to it, any other is shown by its name (`folder`: with
+    its folder's name, as the card names a site's Posts.xml)."""
+    if not isinstance(location, str) or not location or "://" in location or not PurePath(location).is_absolute():
+        return location
+    cwd = Path.cwd()
+    path = Path(os.path.normpath(location))
+    if cwd != Path(cwd.anchor) and path.is_relative_to(cwd):
+        return str(path.relative_to(cwd))
+    if folder and path.parent.name:
+        return f"{path.parent.name}/{path.name}"
+    return path.name or location
+
+
+def _shown_reason(reason: str, location: str, shown: str) -> str:
+    """An error message with the source's location, and the folder it lies in (a file beside it:
+    PostLinks.xml), written as the manifest shows them."""
+    if not isinstance(reason, str) or "://" in location:
+        return reason
+    for given in sorted({location, os.path.abspath(location)}, key=len, reverse=True):
+        reason = reason.replace(given, shown)
+    if PurePath(shown).is_absolute():
+        return reason
+    folders = {os.path.dirname(location), os.path.dirname(os.path.abspath(location))} - {"", "/"}
+    for folder in sorted(folders, key=len, reverse=True):
+        reason = reason.replace(folder + os.sep, (os.path.dirname(shown) or ".") + "/")
+    return reason
+
+
+def _shown_input(info: dict) -> dict:
+    shown = {**info, "location": shown_path(info["location"], folder=info.get("kind") == "posts_xml")}
+    if "companions" in info:
+        shown["companions"] = [{**c, "location": shown_path(c["location"], folder=True)} for c in info["companions"]]
+    if "reason" in info:
+        shown["reason"] = _shown_reason(info["reason"], info["location"], shown["location"])
+    return shown
+
+
+def shown_config(config: dict) -> dict:
+    """The resolved config with its local paths as `shown_path` writes them."""
+    config = dict(config)
+    for name in _PATH_OPTIONS:
+        value = config.get(name)
+        config[name] = [shown_path(v) for v in value] if isinstance(value, (list, tuple)) else shown_path(value)
+    if isinstance(config.get("site"), (list, tuple)):
+        entries = []
+        for entry in config["site"]:
+            place, sep, host = entry.rpartition("=") if isinstance(entry, str) else ("", "", entry)
+            entries.append(f"{shown_path(place)}={host}" if sep and place else entry)
+        config["site"] = entries
+    return config
+
+
 def render(*, config: BuildConfig, inputs: list[dict], funnel: Funnel, written: pl.DataFrame, overlap: dict,
            files: dict, length_unit: str, clusters: dict, boilerplate: dict,
            skipped_sources: list[dict] = ()) -> dict:
     """`written` has (site, question_id, cluster_id, split, config, margin, license) of every output row.
     `inputs`: the sources the build read; `skipped_sources`: those --on-bad-input skip left out, each
-    with its location, site, kind, the reason (the error that stopped its read), bytes and sha256."""
+    with its location, site, kind, the reason (the error that stopped its read), bytes and sha256.
+    Every local path is written as `shown_path` writes it: the manifest is published with the data."""
     splits = split_counts(files)
     return {
         "stackpref_version": __version__,
-        "config": config.to_dict(),
-        "inputs": inputs,
-        "skipped_sources": list(skipped_sources),
+        "config": shown_config(config.to_dict()),
+        "inputs": [_shown_input(info) for info in inputs],
+        "skipped_sources": [_shown_input(info) for info in skipped_sources],
         "scoring": SCORING,
         "normalization": NORMALIZATION_VERSION,
         "minhash": MINHASH_VERSION if config.near_dup else None,

@@ -30,7 +30,7 @@ import pyarrow as pa
 from stackpref.config import BuildConfig
 from stackpref.engines import Engine, default_workers, open_engine
 from stackpref.errors import InputError, StackprefError
-from stackpref.output import card, manifest, storage
+from stackpref.output import card, manifest, preflight, storage
 from stackpref.output.folder import written_keys
 from stackpref.output.leakage import overlap_check
 from stackpref.output.writer import check_target, list_outputs, staging, write_json
@@ -139,6 +139,7 @@ def build(config: BuildConfig, *, overwrite: bool = False, progress: bool = Fals
     check_target(config.out, overwrite)  # refuse before any work is done
     sources, refused = _resolve(config)
     check_tokenizer_name(config.tokenizer)  # a missing tokenizer folder fails before any work
+    _preflight(config, [*sources, *(source for source, _ in refused)])
     funnel = Funnel()
     # Beside passes 1 and 2, in threads: input checksums (reading every input once more; hashlib
     # releases the GIL), and the tokenizer, first needed in pass 3 (transformers takes seconds to import).
@@ -179,6 +180,12 @@ def build(config: BuildConfig, *, overwrite: bool = False, progress: bool = Fals
         write_json(storage.join(stage, "manifest.json"), record)
         storage.write_bytes(storage.join(stage, "README.md"), card.render(record).encode("utf-8"))
     return BuildResult(out=out, manifest=record)
+
+
+def _preflight(config: BuildConfig, sources: list[Source]) -> None:
+    """Before any work: OUT's folder and the tmp dir can be written in and have room for about what
+    the inputs' size says the build needs (see output/preflight.py)."""
+    preflight.check_room(config.out, config.tmp_dir, preflight.text_bytes(sources))
 
 
 def _resolve(config: BuildConfig) -> tuple[list[Source], list[tuple[Source, str]]]:

@@ -12,6 +12,7 @@ import polars as pl
 
 from stackpref.config import BuildConfig
 from stackpref.output import storage
+from stackpref.output.preflight import writing
 from stackpref.output.writer import write_table
 from stackpref.pipeline.funnel import Funnel
 from stackpref.pipeline.meter import LengthMeter
@@ -52,7 +53,12 @@ def length_meter(spec: tuple[str, int] | None) -> LengthMeter:
 
 def _read(folder: str, kind: str) -> pl.DataFrame | None:
     files = storage.files(folder, prefix=f"{kind}-", suffix=".parquet")
-    return pl.concat([storage.read_frame(f) for f in files], how="vertical_relaxed") if files else None
+    return pl.concat([_read_spill(f) for f in files], how="vertical_relaxed") if files else None
+
+
+def _read_spill(path: str) -> pl.DataFrame:
+    with writing(path, "read"):
+        return storage.read_frame(path)
 
 
 def _questions_and_answers(posts: pl.DataFrame | None, given: pl.DataFrame | None):
@@ -152,7 +158,9 @@ class ProcessBucket:
                 if shard.height == 0:  # datasets cannot load a 0-row Parquet file: no shard (gaps in -NNNNN are fine)
                     continue
                 name = f"{file_split}-{self.bucket:05d}-of-{self.total:05d}.parquet"
-                write_table(shard, storage.join(self.stage, "data", config_name, name), OUTPUT_SCHEMAS[config_name])
+                location = storage.join(self.stage, "data", config_name, name)
+                with writing(location):
+                    write_table(shard, location, OUTPUT_SCHEMAS[config_name])
         return {"funnel": funnel.to_dict(), "clusters": bucket.stats}
 
 

@@ -8,6 +8,7 @@ import polars as pl
 import pyarrow as pa
 
 from stackpref.output import storage
+from stackpref.output.preflight import writing
 from stackpref.pipeline.plan import LATEST_DATES
 from stackpref.schema import QUESTION
 from stackpref.sources.base import Piece
@@ -66,7 +67,8 @@ def spill_batch(kind: str, batch: pa.RecordBatch | pa.Table, always_html: bool, 
         frame = frame.join(questions.select("site", "question_id", "text_hash", "bands"), on=["site", "question_id"],
                            how="left", maintain_order="left")
         keys = {"questions": questions}
-    storage.write_frame(frame, path, SPILL_COMPRESSION)
+    with writing(path):
+        storage.write_frame(frame, path, SPILL_COMPRESSION)
     # (source, first date, latest dates): a dump is dated by its latest dates, not the one latest (plan.py)
     dates = frame.group_by("source").agg(first=pl.col("creation_date").min(),
                                          last=pl.col("creation_date").drop_nulls().top_k(LATEST_DATES)).rows()

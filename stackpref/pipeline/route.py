@@ -8,6 +8,7 @@ from functools import lru_cache
 import polars as pl
 
 from stackpref.output import storage
+from stackpref.output.preflight import writing
 from stackpref.pipeline.plan import is_current
 from stackpref.pipeline.read import SPILL_COMPRESSION
 from stackpref.schema import QUESTION
@@ -15,7 +16,12 @@ from stackpref.schema import QUESTION
 
 @lru_cache(maxsize=2)
 def _route_table(path: str) -> pl.DataFrame:
-    return storage.read_frame(path)
+    return _read_spill(path)
+
+
+def _read_spill(path: str) -> pl.DataFrame:
+    with writing(path, "read"):
+        return storage.read_frame(path)
 
 
 @dataclass(frozen=True)
@@ -36,7 +42,7 @@ class RouteTask:
 
 
 def route_shard(kind: str, paths: list[str], route_path: str, newest: dict[str, str], out_dir: str) -> dict:
-    frame = pl.concat([storage.read_frame(path) for path in paths], how="vertical_relaxed")
+    frame = pl.concat([_read_spill(path) for path in paths], how="vertical_relaxed")
     frame = frame.filter(is_current(newest))
     key = (
         pl.when(pl.col("post_type") == QUESTION).then(pl.col("post_id")).otherwise(pl.col("parent_id"))
@@ -48,6 +54,7 @@ def route_shard(kind: str, paths: list[str], route_path: str, newest: dict[str, 
     orphans = frame.filter(pl.col("bucket").is_null()).height
     name = storage.name(paths[0])
     for (bucket,), part in frame.filter(pl.col("bucket").is_not_null()).partition_by("bucket", as_dict=True).items():
-        storage.write_frame(part.drop("bucket"), storage.join(out_dir, f"b{bucket:05d}", f"{kind}-{name}"),
-                            SPILL_COMPRESSION)
+        routed = storage.join(out_dir, f"b{bucket:05d}", f"{kind}-{name}")
+        with writing(routed):
+            storage.write_frame(part.drop("bucket"), routed, SPILL_COMPRESSION)
     return {"orphan_answer": orphans}

@@ -2,6 +2,10 @@
 
 py7zr pushes decompressed bytes into writer objects; a bounded queue turns that push into the
 pull the XML parser wants, so at most a few chunks are in memory at once.
+
+How much py7zr hands over at a time grows with the compression ratio (up to 128 MB a step for rows
+that repeat), so what it hands over is queued in chunks of CHUNK_BYTES, at most QUEUED_CHUNKS
+deep: what waits here stays a few MB whatever a small archive expands to.
 """
 
 import queue
@@ -23,6 +27,12 @@ from stackpref.sources.sites import SiteOverrides, dump_host
 
 _DONE = object()
 ARCHIVE_RATIO = 5  # a site .7z holds about 5x its size in XML
+CHUNK_BYTES = 1 << 20  # a decompressed chunk handed over at a time
+QUEUED_CHUNKS = 8  # chunks waiting for the consumer: at most QUEUED_CHUNKS x CHUNK_BYTES
+
+
+class _Stopped(Exception):
+    """The reader stopped early: ends py7zr's extraction instead of letting it decompress the rest."""
 
 
 def safe_member_names(path: str) -> list[str]:
@@ -59,14 +69,21 @@ class _QueueWriter(Py7zIO):
         self.sink, self.stop, self.written = sink, stop, 0
 
     def write(self, s) -> int:
-        while not self.stop.is_set():
-            try:
-                self.sink.put(bytes(s), timeout=0.1)
-                break
-            except queue.Full:
-                continue
-        self.written += len(s)
-        return len(s)
+        """Queue `s` in chunks of at most CHUNK_BYTES, so that what waits in the queue is bounded
+        however much py7zr hands over at once."""
+        view = memoryview(s).cast("B")
+        for at in range(0, len(view), CHUNK_BYTES):
+            chunk = bytes(view[at : at + CHUNK_BYTES])
+            while not self.stop.is_set():
+                try:
+                    self.sink.put(chunk, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            if self.stop.is_set():
+                raise _Stopped
+        self.written += len(view)
+        return len(view)
 
     def read(self, size=None) -> bytes:
         return b""
@@ -91,7 +108,7 @@ class _QueueFactory(WriterFactory):
 
 def iter_member_chunks(path: str, member: str) -> Iterator[bytes]:
     """Decompress `member` in a thread and yield its bytes in order."""
-    sink: queue.Queue = queue.Queue(maxsize=8)
+    sink: queue.Queue = queue.Queue(maxsize=QUEUED_CHUNKS)
     stop = threading.Event()
     failure: list[BaseException] = []
 
@@ -99,6 +116,8 @@ def iter_member_chunks(path: str, member: str) -> Iterator[bytes]:
         try:
             with storage.open_input(path) as handle, py7zr.SevenZipFile(handle, "r") as archive:
                 archive.extract(targets=[member], factory=_QueueFactory(sink, stop))
+        except _Stopped:  # the reader has what it wanted (a host pre-scan reads only the head)
+            pass
         except BaseException as exc:  # handed to the consumer thread below
             failure.append(exc)
         finally:

@@ -220,7 +220,7 @@ def split_rows(chunks: Iterable[bytes], label: str) -> Iterator[tuple[bytes, int
         return
     line = 1 + buffer[:start].count(b"\n")
     buffer = buffer[start:]
-    for chunk in itertools.chain([b""], stream):  # the head may already hold many rows
+    for chunk in itertools.chain([b""], _bounded(stream)):  # the head may already hold many rows
         buffer += chunk
         for fragment, rest in _whole_fragments(buffer):
             if fragment.strip():
@@ -234,6 +234,22 @@ def split_rows(chunks: Iterable[bytes], label: str) -> Iterator[tuple[bytes, int
         if fragment.strip():
             yield fragment, line
         line += fragment.count(b"\n")
+
+
+_STEP_BYTES = 1 << 20
+
+
+def _bounded(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """The chunks, each cut to at most _STEP_BYTES: appending a big chunk (a decompressor may hand
+    over a hundred MB of repetitive rows at once) would hold it twice and re-copy what is left of
+    it after every fragment cut off its front."""
+    for chunk in chunks:
+        if len(chunk) <= _STEP_BYTES:
+            yield chunk
+            continue
+        view = memoryview(chunk)
+        for at in range(0, len(view), _STEP_BYTES):
+            yield bytes(view[at : at + _STEP_BYTES])
 
 
 def _whole_fragments(buffer: bytes, final: bool = False) -> Iterator[tuple[bytes, bytes]]:
