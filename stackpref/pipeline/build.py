@@ -156,7 +156,7 @@ def build(config: BuildConfig, *, overwrite: bool = False, progress: bool = Fals
                 kept = [source for i, source in enumerate(sources) if i not in keys["skipped"]]
                 if not kept:
                     raise _nothing_left(skipped)
-                buckets = bucket_count(keys["text_bytes"])
+                buckets = bucket_count(keys["text_bytes"], funnel.stages["read"].kept)
                 routed = _route(keys, kept, spill, buckets, config, engine, funnel, bar)
                 meter = meter.result()
                 clusters = _process(routed, stage, buckets, config, meter.spec(), engine, funnel, bar)

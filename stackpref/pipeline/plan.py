@@ -14,6 +14,7 @@ from stackpref.steps.text import seeded_unit
 BUCKET_INPUT_BYTES = 16 << 20  # input bytes per bucket, for the estimate made before reading
 # Text bytes (Markdown, UTF-8) per bucket: bounds the memory of the last pass, and sets its parallelism.
 BUCKET_TEXT_BYTES = 10 << 20
+BUCKET_ROWS = 50_000  # and at most about this many rows (posts, or given pairs) per bucket
 # How many of a dump's latest post dates order its versions (see dump_date_key); pass 1 keeps that many.
 LATEST_DATES = 100
 
@@ -23,11 +24,12 @@ def estimated_buckets(sources: list[Source]) -> int:
     return max(1, math.ceil(sum(source.text_bytes() for source in sources) / BUCKET_INPUT_BYTES))
 
 
-def bucket_count(text_bytes: int) -> int:
-    """Buckets for a build, from the text that pass 1 read: a function of the input's content only,
-    so the output files depend neither on the number of workers nor on how the input was packed
-    (a Posts.xml and its .7z give the same files)."""
-    return max(1, math.ceil(text_bytes / BUCKET_TEXT_BYTES))
+def bucket_count(text_bytes: int, rows: int) -> int:
+    """Buckets for a build, from the text and rows that pass 1 read: a function of the input's
+    content only, so the output files depend neither on the number of workers nor on how the input
+    was packed (a Posts.xml and its .7z give the same files). Rows count too: millions of posts
+    with almost no text would otherwise all land in one bucket, whose memory grows with them."""
+    return max(1, math.ceil(text_bytes / BUCKET_TEXT_BYTES), math.ceil(rows / BUCKET_ROWS))
 
 
 def dump_date_key(latest: str | list[str] | None) -> tuple[str, ...]:
