@@ -385,7 +385,7 @@ def candidate_pairs(keys: np.ndarray, window: int = BUCKET_WINDOW) -> np.ndarray
     if window < 2:
         raise ValueError(f"window must be >= 2; got {window}")
     n = len(keys)
-    codes = []
+    found = np.empty(0, dtype=np.int64)
     for band in keys.T:
         order = np.argsort(band, kind="stable")
         ranked = band[order]
@@ -407,11 +407,10 @@ def candidate_pairs(keys: np.ndarray, window: int = BUCKET_WINDOW) -> np.ndarray
         left = np.repeat(position, partners)
         starts = np.cumsum(partners) - partners
         right = left + 1 + (np.arange(total) - np.repeat(starts, partners))
-        codes.append(order[left].astype(np.int64) * n + order[right])
-    if not codes:
-        return np.empty((0, 2), dtype=np.int64)
-    code = _sorted_unique(np.concatenate(codes))
-    return np.stack([code // n, code % n], axis=1)
+        # Merged band by band: memory follows the distinct pairs, not bands x window x rows (texts
+        # that share every band, such as near-identical questions, repeat their pairs in each band).
+        found = _sorted_unique(np.concatenate([found, order[left].astype(np.int64) * n + order[right]]))
+    return np.stack([found // n, found % n], axis=1)
 
 
 def jaccard(a: np.ndarray, b: np.ndarray) -> float:
