@@ -288,12 +288,17 @@ def _paths_from_folder(data: dict, folder: Path) -> dict:
     if "tokenizer" in data:
         data["tokenizer"] = _from_folder(folder, data["tokenizer"], keep_unless_found=True)
     if isinstance(data.get("site"), (list, tuple)):
-        entries = []
-        for entry in data["site"]:
-            place, sep, host = entry.rpartition("=") if isinstance(entry, str) else ("", "", entry)
-            entries.append(f"{_from_folder(folder, place, keep_unless_found=True)}={host}" if sep and place else entry)
-        data["site"] = entries
+        data["site"] = site_paths(data["site"], lambda place: _from_folder(folder, place, keep_unless_found=True))
     return data
+
+
+def site_paths(entries: list, change) -> list:
+    """`--site PATH=HOST` entries with `change` applied to each PATH (anything else kept as it is)."""
+    changed = []
+    for entry in entries:
+        place, sep, host = entry.rpartition("=") if isinstance(entry, str) else ("", "", entry)
+        changed.append(f"{change(place)}={host}" if sep and place else entry)
+    return changed
 
 
 def load_config_file(path: str | Path) -> dict:

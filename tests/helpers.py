@@ -36,6 +36,14 @@ def cli_build(src, out: Path, *extra: str):
     return invoke("build", src, "--out", out, "-q", *extra)
 
 
+def one_error_line(result, code: int) -> str:
+    """The single `Error: ...` line a failed command printed, after checking its exit code."""
+    assert result.exit_code == code, result.output
+    lines = result.output.strip("\n").splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
+    return lines[0]
+
+
 def read_config(out: Path, config: str) -> pl.DataFrame:
     """Every row of one config (pairs or sft) of a local build, all file splits (none: no rows, since
     a build writes no file without rows)."""

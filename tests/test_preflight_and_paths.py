@@ -8,7 +8,7 @@ from collections import namedtuple
 from pathlib import Path
 
 import pytest
-from helpers import cli_build, invoke, posts_xml
+from helpers import cli_build, invoke, one_error_line, posts_xml
 
 from stackpref.errors import ConfigError, StackprefError
 from stackpref.output import manifest, preflight, storage
@@ -35,12 +35,6 @@ def _strings(value):
     elif isinstance(value, str):
         yield value
 
-
-def _one_line(result, code: int) -> str:
-    assert result.exit_code == code, result.output
-    lines = result.output.strip("\n").splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
-    return lines[0]
 
 
 def _nothing_left(folder: Path, before: set[str]) -> None:
@@ -106,7 +100,7 @@ def test_out_that_cannot_be_written_is_one_line(tmp_path, where):
     out = {"proc": Path("/proc/stackpref-out"), "proc-missing-parent": Path("/proc/no/such/out"),
            "file-parent": tmp_path / "afile" / "out"}[where]
     before = {p.name for p in tmp_path.iterdir()}
-    line = _one_line(cli_build(SAMPLE, out), ConfigError.exit_code)
+    line = one_error_line(cli_build(SAMPLE, out), ConfigError.exit_code)
     assert f"--out {out}" in line and "choose another --out" in line
     _nothing_left(tmp_path, before)
 
@@ -116,7 +110,7 @@ def test_tmp_dir_that_cannot_be_written_is_one_line(tmp_path, where):
     (tmp_path / "afile").write_text("x")
     tmp = {"proc": Path("/proc"), "file": tmp_path / "afile", "missing": tmp_path / "missing"}[where]
     before = {p.name for p in tmp_path.iterdir()}
-    line = _one_line(cli_build(SAMPLE, tmp_path / "out", "--tmp-dir", tmp), ConfigError.exit_code)
+    line = one_error_line(cli_build(SAMPLE, tmp_path / "out", "--tmp-dir", tmp), ConfigError.exit_code)
     assert f"--tmp-dir {tmp}" in line and "--tmp-dir" in line.split(";")[-1]
     _nothing_left(tmp_path, before)
 
@@ -125,7 +119,7 @@ def test_full_filesystem_is_refused_before_any_work(tmp_path, monkeypatch):
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10 << 20, 10 << 20, 4096))
     before = {p.name for p in tmp_path.iterdir()}
-    line = _one_line(cli_build(SAMPLE, tmp_path / "out"), ConfigError.exit_code)
+    line = one_error_line(cli_build(SAMPLE, tmp_path / "out"), ConfigError.exit_code)
     assert "--out" in line and "free" in line and "needs about" in line
     _nothing_left(tmp_path, before)
 
@@ -151,7 +145,7 @@ def test_a_write_error_during_the_build_is_one_line_naming_the_file(tmp_path, mo
     monkeypatch.setattr(storage, "write_frame", full)
     spill = tmp_path / "spill"
     spill.mkdir()
-    line = _one_line(cli_build(SAMPLE, tmp_path / "out", "--tmp-dir", spill, "-j", "1"), StackprefError.exit_code)
+    line = one_error_line(cli_build(SAMPLE, tmp_path / "out", "--tmp-dir", spill, "-j", "1"), StackprefError.exit_code)
     assert str(spill) in line and "No space left on device" in line and "Traceback" not in line
     assert not (tmp_path / "out").exists() and not list(spill.iterdir())
     assert not [p for p in tmp_path.iterdir() if p.name not in ("spill",)]

@@ -7,7 +7,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 from conftest import SHARED_SITES, needs_shared
-from helpers import cli_build, dump_row, posts_xml, read_config
+from helpers import cli_build, dump_row, one_error_line, posts_xml, read_config
 
 from stackpref.errors import ConfigError, InputError
 from stackpref.sources import host_from_name, resolve, resolve_all, sites
@@ -76,12 +76,6 @@ def _write_7z(path: Path, rows: list[str]) -> Path:
         archive.writestr(posts_xml(rows).encode(), "Posts.xml")
     return path
 
-
-def _one_line_error(result, code: int) -> str:
-    assert result.exit_code == code, result.output
-    lines = result.output.strip("\n").splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
-    return lines[0]
 
 
 # --- the real dumps ------------------------------------------------------------------------------
@@ -172,7 +166,7 @@ def test_links_to_another_site_do_not_make_the_dump_that_site(tmp_path):
     assert resolve(str(_write(tmp_path / "meta-2024", _rows(with_self))))[0].site == "cooking.meta.stackexchange.com"
     out = tmp_path / "out"
     result = cli_build(_write(tmp_path / "corpus200", _rows(bodies)).parent, out)  # no self-links at all
-    assert other not in _one_line_error(result, InputError.exit_code).split("host name")[1]
+    assert other not in one_error_line(result, InputError.exit_code).split("host name")[1]
     assert not out.exists()
     # a host-named folder keeps its name whatever else it links
     assert resolve(str(_write(tmp_path / "baking.example.org", _rows(bodies))))[0].site == "baking.example.org"
@@ -193,7 +187,7 @@ def test_only_the_head_of_a_dump_is_read_for_links(tmp_path, monkeypatch):
 def test_a_dump_without_a_host_stops_with_the_site_option(tmp_path, folder):
     src = _write(tmp_path / folder, _rows()).parent
     out = tmp_path / "out"
-    line = _one_line_error(cli_build(src, out), InputError.exit_code)
+    line = one_error_line(cli_build(src, out), InputError.exit_code)
     assert str(src) in line and f"--site {src}=HOST" in line and repr(folder) in line
     assert not out.exists()
     # named by --site, it builds
@@ -209,7 +203,7 @@ def test_a_broken_dump_keeps_the_error_of_its_read(tmp_path):
     src = tmp_path / "corpus200" / "Posts.xml"
     src.parent.mkdir()
     src.write_text(text[: text.index("</posts>")], encoding="utf-8")
-    line = _one_line_error(cli_build(src, tmp_path / "out"), InputError.exit_code)
+    line = one_error_line(cli_build(src, tmp_path / "out"), InputError.exit_code)
     assert "truncated" in line and "--site" not in line
 
 
@@ -245,12 +239,12 @@ def test_a_site_option_that_names_no_dump_is_an_error(tmp_path):
     src = _write(tmp_path / "cooking.example.org", _rows())
     out = tmp_path / "out"
     typo = tmp_path / "cooking.example.or"
-    line = _one_line_error(cli_build(src, out, "--site", f"{typo}=cooking.example.org"), ConfigError.exit_code)
+    line = one_error_line(cli_build(src, out, "--site", f"{typo}=cooking.example.org"), ConfigError.exit_code)
     assert f"--site {typo}=cooking.example.org" in line and "no dump" in line
     assert not out.exists()
     # the typo is what is reported, not the dump it failed to name
     nameless = _write(tmp_path / "corpus200", _rows())
-    line = _one_line_error(cli_build(nameless.parent, out, "--site", f"{tmp_path / 'corpus20'}=a.example.org"),
+    line = one_error_line(cli_build(nameless.parent, out, "--site", f"{tmp_path / 'corpus20'}=a.example.org"),
                            ConfigError.exit_code)
     assert "corpus20=a.example.org" in line and "no dump" in line
     # a table source is not a dump: --site does not name it; nor the bundled sample, built when no source is given
@@ -268,12 +262,12 @@ def test_a_site_option_host_must_be_a_host_name(tmp_path, host):
     with pytest.raises(ConfigError, match="not a host name"):
         SiteOverrides([f"{tmp_path}={host}"])
     result = cli_build(tmp_path, tmp_path / "out", "--site", f"{tmp_path}={host}")
-    assert "not a host name" in _one_line_error(result, ConfigError.exit_code)
+    assert "not a host name" in one_error_line(result, ConfigError.exit_code)
 
 
 def test_a_site_option_without_a_host_is_refused_by_the_config(tmp_path):
     result = cli_build(tmp_path, tmp_path / "out", "--site", str(tmp_path))
-    assert "PATH=HOST" in _one_line_error(result, ConfigError.exit_code)
+    assert "PATH=HOST" in one_error_line(result, ConfigError.exit_code)
 
 
 # --- the bundled sample ----------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from pathlib import Path, PurePath
 import polars as pl
 
 from stackpref._version import __version__
-from stackpref.config import BuildConfig
+from stackpref.config import BuildConfig, site_paths
 from stackpref.pipeline.funnel import Funnel
 from stackpref.steps.near_dup import MINHASH_VERSION
 from stackpref.steps.text import NORMALIZATION_VERSION
@@ -121,11 +121,7 @@ def shown_config(config: dict) -> dict:
         value = config.get(name)
         config[name] = [shown_path(v) for v in value] if isinstance(value, (list, tuple)) else shown_path(value)
     if isinstance(config.get("site"), (list, tuple)):
-        entries = []
-        for entry in config["site"]:
-            place, sep, host = entry.rpartition("=") if isinstance(entry, str) else ("", "", entry)
-            entries.append(f"{shown_path(place)}={host}" if sep and place else entry)
-        config["site"] = entries
+        config["site"] = site_paths(config["site"], shown_path)
     return config
 
 
