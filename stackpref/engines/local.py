@@ -18,6 +18,8 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from multiprocessing import get_context
 
+from stackpref import processes
+
 PRELOAD = ["stackpref.pipeline.read", "stackpref.pipeline.route", "stackpref.pipeline.process"]  # imported once, in the fork server
 
 
@@ -51,23 +53,13 @@ def watch_parent(parent: int) -> None:
         if fd is not None:
             select.select([fd], [], [])  # readable once the process has exited
         else:
-            while os.getppid() != 1 and _alive(parent):
+            while os.getppid() != 1 and processes.alive(parent):
                 time.sleep(0.5)
         os._exit(1)
 
-    if not _alive(parent):
+    if not processes.alive(parent):
         os._exit(1)
     threading.Thread(target=wait, name="stackpref-watch-parent", daemon=True).start()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # EPERM: it exists
-        return True
-    return True
 
 
 def run_task(task):

@@ -6,6 +6,7 @@ these few calls, which resolve a location to a pyarrow filesystem (native for lo
 fsspec's, wrapped, for the rest, such as the Hub's `hf://`).
 """
 
+import hashlib
 import os
 import posixpath
 from functools import lru_cache
@@ -168,3 +169,12 @@ def move_tree(source: str, target: str) -> None:
         if info.type == pafs.FileType.File:
             fs.move(info.path, dst + info.path[len(src):])
     remove_tree(source)
+
+
+def sha256(location: str) -> str:
+    """The hex sha256 of a file's bytes, read in 1 MiB chunks (local or at a URI)."""
+    digest = hashlib.sha256()
+    with open_input(location) as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -23,7 +23,6 @@ from stackpref.output import storage
 from stackpref.output.folder import CARD, MANIFEST, BuildFolder
 from stackpref.output.leakage import overlap_check
 from stackpref.output.manifest import row_counts, split_counts
-from stackpref.output.writer import sha256
 from stackpref.schema import OUTPUT_SCHEMAS
 from stackpref.splits import CONFIGS, FILE_SPLITS
 
@@ -100,7 +99,7 @@ def _check_parquet_files(folder: BuildFolder, manifest: dict) -> list[BuildFile]
         if rows == 0:
             raise BuildInvalidError(f"{location}: no rows; datasets cannot load a 0-row Parquet file (a build "
                                     "writes none: rebuild, or remove the file and its manifest entry)")
-        digest = sha256(location)
+        digest = storage.sha256(location)
         if digest != entry["sha256"]:
             raise BuildInvalidError(f"{location}: sha256 {digest[:16]}…, {MANIFEST} says {str(entry['sha256'])[:16]}…; "
                                     "the file was changed after the build (rebuild it)")

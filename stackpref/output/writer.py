@@ -27,7 +27,6 @@ create); OUT is checked again before the copy.
 import datetime
 import errno
 import glob
-import hashlib
 import json
 import os
 import posixpath
@@ -43,6 +42,7 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 
+from stackpref import processes
 from stackpref.errors import ConfigError, OutputExistsError, StackprefError
 from stackpref.output import storage
 
@@ -151,18 +151,6 @@ def _who(holder: dict) -> str:
     return f"pid {holder.get('pid')} on host {holder.get('host')}{since}"
 
 
-def _alive(pid) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # EPERM: it exists, owned by someone else
-        return True
-    return True
-
-
 def _busy(out: str, lock: Path, holder: dict) -> OutputExistsError:
     return OutputExistsError(
         f"{out}: another build is writing it ({_who(holder)} holds the lock {lock}); wait for it to end, "
@@ -181,7 +169,7 @@ def _take(out: str, lock: Path) -> int:
             fd = os.open(lock, os.O_RDONLY)
             holder = _holder(fd)
             os.close(fd)
-            if holder.get("host") != me["host"] or _alive(holder.get("pid")):
+            if holder.get("host") != me["host"] or processes.alive(holder.get("pid")):
                 raise _busy(out, lock, holder) from None
             _say(f"took over the lock {lock} of {_who(holder)}, a build that is no longer running")
             Path(lock).unlink(missing_ok=True)
@@ -214,7 +202,7 @@ def _take(out: str, lock: Path) -> int:
                     "check; if no build runs there, remove the lock file"
                 )
             if holder:
-                state = "no longer running" if not _alive(holder.get("pid")) else "no longer holding it"
+                state = "no longer running" if not processes.alive(holder.get("pid")) else "no longer holding it"
                 _say(f"took over the lock {lock} of {_who(holder)}, a build {state} (killed?)")
         os.ftruncate(fd, 0)
         os.lseek(fd, 0, os.SEEK_SET)
@@ -372,19 +360,10 @@ def list_outputs(root: str) -> dict[str, list[dict]]:
         for split in ("train", "test"):
             files[f"{config}/{split}"] = [
                 {"path": f"data/{config}/{storage.name(p)}", "rows": storage.parquet_rows(p), "bytes": storage.size(p),
-                 "sha256": sha256(p)}
+                 "sha256": storage.sha256(p)}
                 for p in storage.files(storage.join(root, "data", config), prefix=f"{split}-", suffix=".parquet")
             ]
     return files
-
-
-def sha256(location: str) -> str:
-    """The hex sha256 of a file's bytes, read in 1 MiB chunks (local or at a URI)."""
-    digest = hashlib.sha256()
-    with storage.open_input(location) as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def write_json(location: str, data: dict) -> None:

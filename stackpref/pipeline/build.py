@@ -27,6 +27,7 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 
+from stackpref import processes
 from stackpref.config import BuildConfig
 from stackpref.engines import Engine, default_workers, open_engine
 from stackpref.errors import InputError, StackprefError
@@ -88,17 +89,8 @@ def _spill_folder(config: BuildConfig, stage: str) -> str:
 SPILL_OWNER = "owner.json"
 
 
-def _start_time(pid: int) -> str | None:
-    """The start time of process `pid` (clock ticks since boot, Linux), telling a reused pid apart."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat[stat.rindex(")") + 2:].split()[19]
-
-
 def _owner() -> dict:
-    return {"pid": os.getpid(), "host": socket.gethostname(), "started": _start_time(os.getpid())}
+    return {"pid": os.getpid(), "host": socket.gethostname(), "started": processes.started(os.getpid())}
 
 
 def _remove_stale_spills(parent: Path) -> None:
@@ -116,21 +108,11 @@ def _remove_stale_spills(parent: Path) -> None:
             continue  # not ours to judge (a build still writing its marker, or not a stackpref one)
         if owner.get("host") != host or not isinstance(pid, int):
             continue
-        if _process_alive(pid) and _start_time(pid) in (None, owner.get("started")):
+        if processes.alive(pid) and processes.started(pid) in (None, owner.get("started")):
             continue
         shutil.rmtree(folder, ignore_errors=True)
         print(f"stackpref: removed {folder}, the spill folder of a build (pid {pid}) that was stopped",
               file=sys.stderr, flush=True)
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
 
 
 def build(config: BuildConfig, *, overwrite: bool = False, progress: bool = False) -> BuildResult:

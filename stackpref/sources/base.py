@@ -6,7 +6,6 @@ plan's bucket count), how the manifest describes it (`describe`), and the pieces
 GIVEN_PAIRS rows; the read pass wraps each piece in a spill task that any engine can run.
 """
 
-import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
@@ -31,13 +30,6 @@ def file_chunks(location: str) -> Iterator[bytes]:
     with storage.open_input(location) as handle:
         while chunk := handle.read(CHUNK_BYTES):
             yield chunk
-
-
-def file_sha256(location: str) -> str:
-    digest = hashlib.sha256()
-    for chunk in file_chunks(location):
-        digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -67,7 +59,7 @@ class Source:
     def describe(self) -> dict:
         """What the manifest records about this input."""
         return {"kind": self.kind, "location": self.location, "site": self.site,
-                "bytes": storage.size(self.location), "sha256": file_sha256(self.location)}
+                "bytes": storage.size(self.location), "sha256": storage.sha256(self.location)}
 
     def pieces(self) -> Iterator[Piece]:
         raise NotImplementedError

@@ -11,7 +11,7 @@ import pyarrow as pa
 from stackpref.output import storage
 from stackpref.schema import POSTS
 from stackpref.sources import post_links
-from stackpref.sources.base import Source, file_sha256
+from stackpref.sources.base import Source
 from stackpref.sources.posts_xml import byte_ranges, parse_rows, range_rows
 from stackpref.sources.sites import SiteOverrides, dump_host, file_head
 
@@ -82,7 +82,7 @@ class PostsXmlSource(Source):
         """The Posts.xml, and each companion file beside it that the build may read."""
         info = super().describe()
         if links := post_links.beside(self.location):
-            info["companions"] = [{"location": links, "bytes": storage.size(links), "sha256": file_sha256(links)}]
+            info["companions"] = [{"location": links, "bytes": storage.size(links), "sha256": storage.sha256(links)}]
         return info
 
     def companions(self) -> Iterator[post_links.PostLinksFile]:
