@@ -38,6 +38,13 @@ class BuildInvalidError(StackprefError):
     exit_code = 6
 
 
+class UnreachableError(StackprefError):
+    """A remote location (s3://, gs://, ...) cannot be reached: no network, no such bucket, no
+    credentials; the message names the location."""
+
+    exit_code = 8
+
+
 class HubError(StackprefError):
     """Talking to the Hugging Face Hub failed (no token, no access, network); the message never holds
     the token."""

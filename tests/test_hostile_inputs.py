@@ -17,11 +17,12 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from helpers import cli_build, dump_row, invoke, posts_xml
+from helpers import cli_build, dump_row, invoke, one_error_line, posts_xml
 
 from stackpref.config import MAX_CONFIG_BYTES, resolve_config
-from stackpref.errors import ConfigError, InputError
+from stackpref.errors import ConfigError, InputError, UnreachableError
 from stackpref.sources import posts_xml as posts_module
+from stackpref.sources.sites import bundled_sample
 
 HOST = "hostile.stackexchange.com"
 QUESTION = dict(PostTypeId="1", CreationDate="2020-03-01T10:00:00.000", Score="5", OwnerUserId="7",
@@ -152,6 +153,44 @@ def test_table_pm_score_not_an_integer(tmp_path, text):
 def test_table_null_answer(tmp_path):
     src = _jsonl(tmp_path, _lines({**PREFERENCE_ROW, "answers": [ANSWERS[0], None, ANSWERS[1]]}))
     _refused(tmp_path, [src], [src], str(src), "row 1", "answers[1] is null")
+
+
+@pytest.mark.parametrize("url", ["http://[::1", "https://not a host/questions/1", "ftp://-bad-.example/x"])
+def test_table_metadata_url_without_a_host(tmp_path, url):
+    """A metadata URL names the row's site: one without a host name is refused, not made a site."""
+    good = {**PREFERENCE_ROW, "qid": 5, "answers": [{**a, "answer_id": a["answer_id"] + 50} for a in ANSWERS]}
+    src = _jsonl(tmp_path, _lines(good, {**PREFERENCE_ROW, "metadata": ["see the notes", url]}))
+    _refused(tmp_path, [src], [src], str(src), "row 2", "metadata URL", "no valid host name")
+
+
+def test_paired_metadata_url_without_a_host(tmp_path):
+    src = tmp_path / "in" / "pairs.parquet"
+    src.parent.mkdir(parents=True)
+    pq.write_table(pa.table({
+        "qid": [1, 2], "question": ["Why rest dough?", "Why knead dough?"], "date": ["2020-03-01"] * 2,
+        "metadata": [[f"https://{HOST}/questions/1"], ["notes", "https://a b/questions/2"]],
+        "response_j": ["It relaxes.", "It builds gluten."], "response_k": ["No idea.", "Habit."],
+    }), src)
+    _refused(tmp_path, [src], [src], str(src), "row 2", "'https://a b/questions/2'", "no valid host name")
+
+
+def test_unreachable_output_store(tmp_path, monkeypatch):
+    """An s3:// OUT that cannot be reached (no network here) is one line before any work, exit 8."""
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    result = cli_build(bundled_sample(), "s3://stackpref-no-such-bucket/out", "--tmp-dir", spill)
+    line = one_error_line(result, UnreachableError.exit_code)
+    assert "s3://stackpref-no-such-bucket: cannot reach it" in line and "network" in line
+    assert list(spill.iterdir()) == []
+
+
+def test_nothing_left_to_write(tmp_path):
+    """Every question over the prompt limit: one line with the drops, not a build with no files."""
+    src = _dump(tmp_path, [dump_row(Id="1", **QUESTION), dump_row(Id="2", **ANSWER),
+                           dump_row(Id="3", **{**ANSWER, "Score": "0"})])
+    _refused(tmp_path, [src], [src, "--max-prompt-chars", "10"], "nothing to write",
+             "1 questions prompt_too_long", "2 answers question_dropped")
 
 
 def test_jsonl_invalid_utf8(tmp_path):

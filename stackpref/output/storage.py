@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from stackpref.errors import InputError
+from stackpref.errors import InputError, UnreachableError
 
 
 def is_uri(location: str) -> bool:
@@ -31,6 +31,10 @@ def _filesystem(scheme: str, netloc: str) -> pafs.FileSystem:
         return pafs.FileSystem.from_uri(f"{scheme}://{netloc}/")[0]
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError):
         pass
+    except OSError as exc:  # S3 asks the bucket for its region: no network, no bucket or no credentials
+        reason = " ".join(str(exc).split())[:300]
+        raise UnreachableError(f"{scheme}://{netloc}: cannot reach it ({reason}); check the network, the "
+                               "bucket name and the credentials") from None
     try:
         import fsspec
     except ImportError:

@@ -146,6 +146,9 @@ def build(config: BuildConfig, *, overwrite: bool = False, progress: bool = Fals
                     clusters["duplicate_links"] = keys["duplicate_links"]
         finally:
             storage.remove_tree(spill)
+        if (why := funnel.why_empty()) is not None:
+            raise InputError(f"nothing to write: no pair and no SFT row is left ({why}); change the option "
+                             "behind the largest drop (stackpref build --help) or check the inputs")
         bar.step("leakage check, manifest and card")
         written = written_keys(stage)
         check = overlap_check(written)

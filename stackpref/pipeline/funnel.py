@@ -9,6 +9,10 @@ from dataclasses import dataclass, field
 ORDER = ("read", "dump_versions", "questions", "answers", "pairs", "sft")
 
 
+def _in_order(item: tuple[str, "Stage"]) -> int:
+    return ORDER.index(item[0]) if item[0] in ORDER else len(ORDER)
+
+
 @dataclass
 class Stage:
     unit: str
@@ -39,9 +43,18 @@ class Funnel:
         for name, s in stages.items():
             self.record(name, s["unit"], s["entered"], s["kept"], **s["dropped"])
 
+    def why_empty(self) -> str | None:
+        """None when an output row was kept; else the drops, earliest stage first (a later stage's drops
+        mostly follow from them), for the one line that says why a build has nothing to write."""
+        if any(self.stages[name].kept for name in ("pairs", "sft") if name in self.stages):
+            return None
+        drops = [f"{n:,} {stage.unit} {reason}" for _, stage in sorted(self.stages.items(), key=_in_order)
+                 for reason, n in sorted(stage.dropped.items(), key=lambda item: -item[1])]
+        return ", ".join(drops[:3]) or "the inputs hold no question with answers"
+
     def to_dict(self) -> dict:
         """Stages in data-flow order, whatever order the counts arrived in."""
-        names = sorted(self.stages, key=lambda n: ORDER.index(n) if n in ORDER else len(ORDER))
+        names = [name for name, _ in sorted(self.stages.items(), key=_in_order)]
         return {
             name: {"unit": s.unit, "entered": s.entered, "kept": s.kept, "dropped": dict(sorted(s.dropped.items()))}
             for name, s in ((n, self.stages[n]) for n in names)

@@ -8,7 +8,6 @@
 
 import re
 from collections.abc import Iterator
-from urllib.parse import urlparse
 
 import pyarrow as pa
 import pyarrow.json as pa_json
@@ -18,6 +17,7 @@ from stackpref.errors import InputError
 from stackpref.output import storage
 from stackpref.schema import ANSWER, GIVEN_PAIRS, POSTS, QUESTION
 from stackpref.sources.posts_xml import licence_for
+from stackpref.sources.sites import HOST_PATTERN, is_host
 
 PAIRED_COLUMNS = ("qid", "question", "date", "metadata", "response_j", "response_k")
 PREFERENCES_COLUMNS = ("qid", "question", "answers", "date", "metadata")
@@ -56,13 +56,26 @@ def detect_layout(columns: list[str], source: str) -> str:
     return layout
 
 
-def site_from_metadata(metadata, fallback: str) -> str:
-    """The layouts' metadata holds URLs (question, site, author); the host names the site."""
-    for url in metadata or []:
-        host = urlparse(str(url)).netloc
-        if host:
-            return host
+# The host of a URL in a metadata list: scheme, then the authority up to a port, path, query or fragment.
+_URL_HOST = r"^[A-Za-z][A-Za-z0-9+.-]*://(?:[^/?#@]*@)?([^/?#:]*)"
+
+
+def site_from_metadata(metadata, fallback: str, source: str, row: int) -> str:
+    """The layouts' metadata holds URLs (question, site, author): the first URL's host names the
+    site. Entries that are not URLs are passed over; a URL without a host name is refused, since
+    its rows would land under a made-up site."""
+    for entry in metadata or []:
+        match = re.match(_URL_HOST, str(entry))
+        if match:
+            return _checked_host(match.group(1), str(entry), source, row)
     return fallback
+
+
+def _checked_host(host: str, url: str, source: str, row: int) -> str:
+    if not is_host(host.lower()):
+        raise InputError(f"{source}: row {row}: metadata URL {url[:100]!r} has no valid host name (expected "
+                         "e.g. https://beer.stackexchange.com/questions/1); fix or drop that entry")
+    return host.lower()
 
 
 # A Parquet column chunk that decompresses to more than this is refused before it is read: writers
@@ -199,8 +212,13 @@ def _paired_batch(batch: pa.RecordBatch, source: str, site: str, first_row: int)
         raise InputError(f"{source}: row {first_row + bad[0]}: qid must be an integer, got {frame['qid'][bad[0]]!r}")
     hosts = pl.lit(site)
     if "metadata" in frame.columns and frame["metadata"].dtype == pl.List(pl.String):
-        hosts = pl.col("metadata").list.eval(pl.element().str.extract(r"^[A-Za-z]+://([^/]+)")).list.drop_nulls() \
-            .list.first().fill_null(site)
+        first_url = pl.col("metadata").list.eval(pl.element().filter(pl.element().str.contains(_URL_HOST))).list.first()
+        urls = frame.select(url=first_url, host=first_url.str.extract(_URL_HOST).str.to_lowercase())
+        bad = urls.select((pl.col("url").is_not_null() & ~pl.col("host").str.contains(f"^(?:{HOST_PATTERN})$"))
+                          .arg_true()).to_series()
+        if len(bad):
+            _checked_host(urls["host"][bad[0]], urls["url"][bad[0]], source, first_row + bad[0])
+        hosts = pl.lit(urls["host"]).fill_null(site)
     date = pl.col("date").cast(pl.String) if "date" in frame.columns else pl.lit(None, dtype=pl.String)
     out = frame.select(
         site=hosts, question_id=qid, question=pl.col("question").fill_null(""), creation_date=date,
@@ -225,7 +243,7 @@ def _preferences_batch(rows: list[dict], source: str, site: str, first_row: int)
             out[name].append(values.get(name))
 
     for number, row in enumerate(rows, start=first_row):
-        row_site = site_from_metadata(row.get("metadata"), site)
+        row_site = site_from_metadata(row.get("metadata"), site, source, number)
         qid = _integer(row["qid"], "qid", source, number)
         date = row.get("date")
         date = None if date is None else str(date)  # JSON dates arrive as datetime.date

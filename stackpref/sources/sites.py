@@ -30,7 +30,8 @@ from stackpref.sources.posts_xml import parse_rows, split_rows
 
 _DUMP_DATE = re.compile(r"[-_](19|20)\d\d([-_]\d\d){0,2}$")
 # Dot-separated labels of [a-z0-9-] (none starting or ending with `-`), ending in a letter TLD.
-_HOST = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
+HOST_PATTERN = r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}"
+_HOST = re.compile(HOST_PATTERN)
 # A link to a question: /questions/ID/slug, or the share form /q/ID/USER_ID (no slug).
 _LINK = re.compile(r"https?://([A-Za-z0-9.-]+)/(questions|q)/(\d+)(?:/([^/?#\"'<>\s()\[\]]*))?")
 PRESCAN_BYTES = 8 << 20  # the head of a dump read for self-links (oldest posts first: links point back)
