@@ -170,6 +170,27 @@ def test_a_pushed_card_with_its_repo_id_is_still_valid(build):
         validate_build(build)
 
 
+def _as_if_built_by_another_version(build: Path, monkeypatch) -> None:
+    """The build's manifest says another stackpref wrote it, and this one's template renders another card."""
+    _edit_manifest(build, lambda m: m.__setitem__("stackpref_version", "0.0.1"))
+    render = card.render
+    monkeypatch.setattr(card, "render", lambda record: render(record).replace("held out", "kept apart"))
+
+
+@pytest.mark.parametrize("pushed", [False, True])
+def test_a_card_another_version_wrote_is_checked_by_its_sha256(build, monkeypatch, pushed):
+    """A newer template renders another card; the card the build wrote still validates, by the
+    sha256 the manifest holds, and an edit to it is still refused."""
+    path = build / "README.md"
+    if pushed:
+        path.write_text(card.fill_repo_id(path.read_text(), "me/coffee"))
+    _as_if_built_by_another_version(build, monkeypatch)
+    validate_build(build)
+    path.write_text(path.read_text().replace("held out", "left out", 1))
+    with pytest.raises(BuildInvalidError, match="built by stackpref 0.0.1, this is .*: rebuild"):
+        validate_build(build)
+
+
 # --- the card's language --------------------------------------------------------------------
 
 

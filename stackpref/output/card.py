@@ -1,6 +1,7 @@
 """The dataset card (README.md of a build): Hub YAML metadata plus text for people, rendered from
 the manifest through the template in data_cards/, so every number in it comes from the counts."""
 
+import hashlib
 import json
 import os
 import re
@@ -170,6 +171,20 @@ _NAMED = re.compile(r'stackpref\.load\("([^"\n]+)"\)')
 def fill_repo_id(text: str, repo_id: str) -> str:
     """The card `text` with the repo id in its usage examples, as push uploads it."""
     return text.replace(PLACEHOLDER, repo_id)
+
+
+def seal(record: dict) -> str:
+    """The card of `record`, its sha256 recorded in it (`card_sha256`, which the card itself does not
+    show), so that a later stackpref, whose template differs, can still tell the card is as built."""
+    text = render(record)
+    record["card_sha256"] = digest(text)
+    return text
+
+
+def digest(text: str, repo_id: str | None = None) -> str:
+    """sha256 of a card's text, with a pushed card's repo id put back to the placeholder."""
+    unfilled = text.replace(repo_id, PLACEHOLDER) if repo_id else text
+    return hashlib.sha256(unfilled.encode("utf-8")).hexdigest()
 
 
 def named_repo(text: str) -> str | None:

@@ -162,8 +162,11 @@ def build(config: BuildConfig, *, overwrite: bool = False, progress: bool = Fals
             skipped_sources=_skipped_entries(skipped, [*described[len(sources):], *(
                 described[i] for i in keys["skipped"])]),
         )
-        write_json(storage.join(stage, "manifest.json"), record)
-        storage.write_bytes(storage.join(stage, "README.md"), card.render(record).encode("utf-8"))
+        card_text = card.seal(record)
+        for name, write in (("manifest.json", lambda at: write_json(at, record)),
+                            ("README.md", lambda at: storage.write_bytes(at, card_text.encode("utf-8")))):
+            with preflight.writing(storage.join(stage, name)):
+                write(storage.join(stage, name))
     return BuildResult(out=out, manifest=record)
 
 

@@ -263,6 +263,6 @@ def _preferences_batch(rows: list[dict], source: str, site: str, first_row: int)
                 body=_text(answer.get("text"), f"answers[{index}].text", source, number),
                 owner_user_id=_integer(author_id, "author_id", source, number) if str(author_id or "").isdigit() else None,
                 owner_display_name=answer.get("author"),
-                **common,
+                **{**common, "creation_date": None},  # the layout dates the question only
             )
     return pa.RecordBatch.from_pydict(out, schema=POSTS)
