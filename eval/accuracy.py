@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
+import xxhash
 from stackpref.eval import metrics, refcache, scoring
 from stackpref.eval.config import EvalConfig
 from stackpref.eval.data import pm_margin_bucket
@@ -69,7 +70,8 @@ def score_pairs(loaded: Loaded, frame: pl.DataFrame, config: EvalConfig, progres
         seconds["reference"] = round(time.perf_counter() - started, 3)
         beta = config.beta or float(loaded.checkpoint.train_config.get("beta") or 0.1)
         scores["implicit_reward"] = beta * (policy - ref_logps)
-        reference = {"description": loaded.reference.description, "cache": status}
+        reference = {"kind": loaded.reference.how, "description": loaded.reference.description,
+                     "id": xxhash.xxh3_64_hexdigest(loaded.reference.id.encode()), "cache": status}
     return PairScores(scores, kept, len(prompts) - len(kept), reference, beta, seconds)
 
 

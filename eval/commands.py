@@ -13,7 +13,8 @@ from stackpref.options import config_options
 @click.option("--compare", nargs=2, metavar="RUN_A RUN_B", default=None,
               help="Put two eval outputs side by side (Markdown on stdout, or to --output FILE); no CHECKPOINT.")
 @click.option("--overwrite", is_flag=True, help="Replace the report in OUTPUT if one is there.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress display.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress display, and no progress bars, log lines or warnings "
+              "from transformers and the Hub libraries.")
 def eval_command(checkpoint, compare, overwrite, quiet, **options) -> None:
     """Reward accuracy (and, with --judge, win-rate) of CHECKPOINT on held-out pairs.
 
@@ -41,8 +42,14 @@ def eval_command(checkpoint, compare, overwrite, quiet, **options) -> None:
     from stackpref.extras import require
 
     require("eval", *NEEDS)
-    from stackpref.eval.run import run_eval
+    import contextlib
+    import json
+
+    from stackpref.eval.report import REPORT_JSON, terminal_table
+    from stackpref.eval.run import quiet_libraries, run_eval
 
     config = EvalConfig(checkpoint=checkpoint, **{k: v for k, v in options.items() if v is not None})
-    out = run_eval(config, overwrite=overwrite, progress=not quiet)
+    with quiet_libraries() if quiet else contextlib.nullcontext():
+        out = run_eval(config, overwrite=overwrite, progress=not quiet)
+    click.echo(terminal_table(json.loads((out / REPORT_JSON).read_text(encoding="utf-8"))))
     click.echo(f"wrote {out}: report.json, report.md, plots")

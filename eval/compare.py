@@ -1,15 +1,17 @@
-"""`stackpref eval --compare RUN_A RUN_B`: two eval reports side by side, as one Markdown table per
-section, with B - A and a warning when the two were not run on the same pairs."""
+"""`stackpref eval --compare RUN_A RUN_B`: two eval reports side by side, as Markdown tables with each
+number's 95% CI and B - A with a paired-bootstrap CI over the pairs both scored. Runs are labelled by
+their output folders. When the two differ in data, split or reference, the tables' header says so:
+an implicit reward against the base and one against an SFT model are different quantities.
+"""
 
 import json
 from pathlib import Path
 
-from stackpref.eval.report import FORMAT, REPORT_JSON
+import numpy as np
+from stackpref.eval import stats
+from stackpref.eval.report import FORMAT, PAIR_SCORES, REPORT_JSON
 
 from stackpref.errors import InputError
-
-WARNING = ("**Warning: A and B were evaluated on different pairs (data hashes differ); the numbers are not "
-           "directly comparable.**")
 
 
 def read_report(run: str | Path) -> dict:
@@ -26,48 +28,108 @@ def read_report(run: str | Path) -> dict:
     return report
 
 
+def labels(run_a: str | Path, run_b: str | Path) -> tuple[str, str]:
+    """The output folders' names, with as many parent folders as it takes to tell them apart."""
+    a, b = (Path(run).resolve() for run in (run_a, run_b))
+    a, b = (p.parent if p.name == REPORT_JSON else p for p in (a, b))
+    if a == b:
+        return f"{a.name} (A)", f"{b.name} (B)"
+    depth = 1
+    while depth < len(a.parts) and a.parts[-depth:] == b.parts[-depth:]:
+        depth += 1
+    return "/".join(a.parts[-depth:]), "/".join(b.parts[-depth:])
+
+
+def mismatches(a: dict, b: dict) -> list[str]:
+    """What makes the two reports' numbers different quantities: the data, its split, the reference."""
+    found = []
+    if a["data"]["input"] != b["data"]["input"]:
+        found.append(f"inputs differ (A {a['data']['input']}, B {b['data']['input']})")
+    if a["data"]["hash"] != b["data"]["hash"]:
+        found.append("the pairs differ (data hashes)")
+    ref_a, ref_b = a.get("reference") or {}, b.get("reference") or {}
+    if (ref_a.get("kind"), ref_a.get("id")) != (ref_b.get("kind"), ref_b.get("id")):
+        found.append(f"references differ (A: {ref_a.get('description', 'none')}; "
+                     f"B: {ref_b.get('description', 'none')})")
+    return found
+
+
 def _pct(value) -> str:
     return "-" if value is None else f"{value:.1%}"
 
 
-def _delta(a, b, pct: bool = True) -> str:
+def _with_ci(value, ci) -> str:
+    return "-" if value is None else f"{value:.1%} [{ci[0]:.1%}, {ci[1]:.1%}]"
+
+
+def _outcomes(run: str | Path, scorer: str) -> dict[int, float] | None:
+    """Each scored pair's outcome under `scorer`, by its row in the data; None when not recorded."""
+    path = Path(run) / PAIR_SCORES
+    if not path.is_file():
+        return None
+    with np.load(path) as saved:
+        if scorer not in saved:
+            return None
+        values = saved[scorer]
+        return dict(zip(saved["kept"].tolist(), stats.outcomes(values[:, 0], values[:, 1]).tolist()))
+
+
+def paired_difference(run_a, run_b, scorer: str, samples: int, seed: int) -> tuple[float, float, float, int] | None:
+    """(B - A accuracy, low, high, n) over the pairs both runs scored; None without both runs' pair scores."""
+    a, b = _outcomes(run_a, scorer), _outcomes(run_b, scorer)
     if a is None or b is None:
-        return "-"
-    return f"{(b - a) * 100:+.1f} pts" if pct else f"{b - a:+.4g}"
+        return None
+    shared = sorted(a.keys() & b.keys())
+    if not shared:
+        return None
+    diff = stats.paired_difference_ci([a[i] for i in shared], [b[i] for i in shared], samples, seed)
+    return (*diff, len(shared))
 
 
 def compare(run_a: str | Path, run_b: str | Path) -> str:
     a, b = read_report(run_a), read_report(run_b)
-    lines = [f"# `{a['checkpoint']['path']}` (A) vs `{b['checkpoint']['path']}` (B)", ""]
-    if a["data"]["hash"] != b["data"]["hash"]:
-        lines += [WARNING, ""]
-    lines += ["| reward accuracy | A | B | B - A | A mean margin | B mean margin |",
+    label_a, label_b = labels(run_a, run_b)
+    problems = mismatches(a, b)
+    paired = a["data"]["hash"] == b["data"]["hash"]
+    samples, seed = a["config"]["bootstrap"], a["config"]["seed"]
+    lines = [f"# `{label_a}` (A) vs `{label_b}` (B)", ""]
+    if problems:
+        lines += [f"**Not the same quantity: {'; '.join(problems)}.**", ""]
+    note = " (NOT COMPARABLE: " + "; ".join(problems) + ")" if problems else ""
+    lines += [f"| reward accuracy{note} | A | B | B - A (paired 95% CI) | n A | n B |",
               "| --- | ---: | ---: | ---: | ---: | ---: |"]
     for scorer in dict.fromkeys([*a["reward_accuracy"], *b["reward_accuracy"]]):
-        sa, sb = a["reward_accuracy"].get(scorer), b["reward_accuracy"].get(scorer)
-        lines.append(_accuracy_row(scorer, sa, sb))
+        oa = (a["reward_accuracy"].get(scorer) or {}).get("overall") or {}
+        ob = (b["reward_accuracy"].get(scorer) or {}).get("overall") or {}
+        diff = paired_difference(run_a, run_b, scorer, samples, seed) if paired and oa and ob else None
+        delta = (f"{diff[0] * 100:+.1f} pts [{diff[1] * 100:+.1f}, {diff[2] * 100:+.1f}], n={diff[3]}" if diff
+                 else "not paired: different pairs" if oa and ob else "-")
+        lines.append(f"| {scorer} | {_with_ci(oa.get('accuracy'), oa.get('accuracy_ci'))} | "
+                     f"{_with_ci(ob.get('accuracy'), ob.get('accuracy_ci'))} | {delta} | {oa.get('n', '-')} | "
+                     f"{ob.get('n', '-')} |")
     lines.append("")
-    lines += ["| breakdown (primary scorer) | A | B | B - A | n A | n B |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    lines += [f"| breakdown (primary scorer){note} | A | B | n A | n B |", "| --- | ---: | ---: | ---: | ---: |"]
     pa, pb = a["reward_accuracy"][a["primary_scorer"]], b["reward_accuracy"][b["primary_scorer"]]
     for key in ("by_margin_bucket", "by_longer_side", "by_site"):
-        for label in dict.fromkeys([*pa.get(key, {}), *pb.get(key, {})]):
-            ga, gb = pa.get(key, {}).get(label), pb.get(key, {}).get(label)
-            acc_a, acc_b = (ga or {}).get("accuracy"), (gb or {}).get("accuracy")
-            lines.append(f"| {key[3:].replace('_', ' ')}: {label} | {_pct(acc_a)} | {_pct(acc_b)} | "
-                         f"{_delta(acc_a, acc_b)} | {(ga or {}).get('n', '-')} | {(gb or {}).get('n', '-')} |")
+        for group in dict.fromkeys([*pa.get(key, {}), *pb.get(key, {})]):
+            ga, gb = pa.get(key, {}).get(group) or {}, pb.get(key, {}).get(group) or {}
+            lines.append(f"| {key[3:].replace('_', ' ')}: {group} | "
+                         f"{_with_ci(ga.get('accuracy'), ga.get('accuracy_ci'))} | "
+                         f"{_with_ci(gb.get('accuracy'), gb.get('accuracy_ci'))} | {ga.get('n', '-')} | "
+                         f"{gb.get('n', '-')} |")
     lines.append("")
     wa, wb = a.get("win_rate") or {}, b.get("win_rate") or {}
     if wa or wb:
-        lines += ["| win rate | A | B | B - A |", "| --- | ---: | ---: | ---: |"]
-        for key in ("win_rate", "lc_win_rate", "wins", "ties", "losses", "position_agreement"):
-            lines.append(f"| {key} | {_pct(wa.get(key))} | {_pct(wb.get(key))} | {_delta(wa.get(key), wb.get(key))} |")
-        lines += [f"| judge | {wa.get('judge', '-')} | {wb.get('judge', '-')} | |", ""]
+        lines += [f"| win rate{note} | A | B |", "| --- | ---: | ---: |"]
+        for key in ("win_rate", "lc_win_rate"):
+            lines.append(f"| {key} | {_with_ci(wa.get(key), wa.get(key + '_ci'))} | "
+                         f"{_with_ci(wb.get(key), wb.get(key + '_ci'))} |")
+        for key in ("wins", "ties", "losses", "position_agreement"):
+            lines.append(f"| {key} | {_pct(wa.get(key))} | {_pct(wb.get(key))} |")
+        lines += [f"| n | {wa.get('n', '-')} | {wb.get('n', '-')} |",
+                  f"| judge | {_judge(wa)} | {_judge(wb)} |", ""]
     return "\n".join(lines)
 
 
-def _accuracy_row(scorer: str, sa: dict | None, sb: dict | None) -> str:
-    oa, ob = (sa or {}).get("overall", {}), (sb or {}).get("overall", {})
-    margin_a = f"{oa['mean_margin']:.4g}" if oa else "-"
-    margin_b = f"{ob['mean_margin']:.4g}" if ob else "-"
-    return (f"| {scorer} | {_pct(oa.get('accuracy'))} | {_pct(ob.get('accuracy'))} | "
-            f"{_delta(oa.get('accuracy'), ob.get('accuracy'))} | {margin_a} | {margin_b} |")
+def _judge(win: dict) -> str:
+    return win.get("judge", "-") + (" (self-judged)" if win.get("self_judged") else "")

@@ -1,11 +1,13 @@
 """Held-out pairs for eval, from a build folder, a Hub repo, or any Parquet/JSONL file of pairs, as one
 polars table with `prompt`, `chosen`, `rejected` and whatever metadata the source has (site, margin).
 
-Pairs given as whole dialogues (`chosen`/`rejected` only) are split at their shared prefix the way
-TRL's `extract_prompt` splits them (a space just before the first difference goes with the
-responses, as a build's token-boundary option writes them), so DPOTrainer sees the same pairs.
+Pairs given as whole dialogues (`chosen`/`rejected` only) are split at their shared prefix exactly as
+TRL's `extract_prompt` splits them, quirks included, so DPOTrainer sees the same pairs. Files may be
+gzip-compressed (`.jsonl.gz`, `.json.gz`, as hh-rlhf publishes them).
 """
 
+import gzip
+import os
 import posixpath
 
 import polars as pl
@@ -18,6 +20,11 @@ from stackpref.output.folder import BuildFolder
 
 TEXT = ("prompt", "chosen", "rejected")
 _REPO_ID = r"^[A-Za-z0-9][\w.-]*/[\w.-]+$"
+
+
+def describe_input(data: str, split: str) -> str:
+    """What was read, as the report names it: a file is taken whole, so it has no split."""
+    return f"file `{data}`" if storage.kind(data) == "file" else f"`{data}` split `{split}`"
 
 
 def load_pairs(data: str, split: str = "test", limit: int | None = None) -> pl.DataFrame:
@@ -41,16 +48,21 @@ def load_pairs(data: str, split: str = "test", limit: int | None = None) -> pl.D
 
 
 def _read_file(location: str) -> pl.DataFrame:
-    suffix = posixpath.splitext(location)[1]
+    stem, suffix = posixpath.splitext(location)
+    compressed = suffix == ".gz"
+    if compressed:
+        suffix = posixpath.splitext(stem)[1]
     try:
-        if suffix == ".parquet":
+        if suffix == ".parquet" and not compressed:
             return storage.read_frame(location)
         if suffix in (".jsonl", ".json"):
             with storage.open_input(location) as handle:
-                return pl.read_ndjson(handle.read())
-    except (pl.exceptions.PolarsError, pa.ArrowException, OSError) as exc:
-        raise InputError(f"{location}: not readable as {suffix[1:]} ({str(exc).splitlines()[0]})") from None
-    raise InputError(f"{location}: pairs must be a .parquet or .jsonl file")
+                raw = gzip.decompress(handle.read()) if compressed else handle.read()
+            return pl.read_ndjson(raw)
+    except (pl.exceptions.PolarsError, pa.ArrowException, OSError, EOFError) as exc:
+        raise InputError(f"{location}: not readable as {suffix[1:]}{'.gz' if compressed else ''} "
+                         f"({str(exc).splitlines()[0]})") from None
+    raise InputError(f"{location}: pairs must be a .parquet, .jsonl or .json file (optionally .gz)")
 
 
 def _read_repo(repo: str, split: str) -> pl.DataFrame:
@@ -71,24 +83,35 @@ def _with_prompt(frame: pl.DataFrame, source: str) -> pl.DataFrame:
         if frame.schema[column] != pl.String:
             raise InputError(f"{source}: column {column!r} holds {frame.schema[column]}, not text (conversational "
                              "message lists are not supported; render them with the chat template first)")
-    if "prompt" not in frame.columns:
-        split = [shared_prefix_split(c, r) for c, r in zip(frame["chosen"], frame["rejected"])]
-        frame = frame.with_columns(prompt=pl.Series([s[0] for s in split]), chosen=pl.Series([s[1] for s in split]),
-                                   rejected=pl.Series([s[2] for s in split]))
-    nulls = frame.select(pl.any_horizontal(pl.col(c).is_null() for c in TEXT).arg_true()).to_series()
+    present = [c for c in TEXT if c in frame.columns]
+    nulls = frame.select(pl.any_horizontal(pl.col(c).is_null() for c in present).arg_true()).to_series()
     if len(nulls):
         raise InputError(f"{source}: row {nulls[0]} has an empty prompt, chosen or rejected")
+    if "prompt" not in frame.columns:
+        short = frame.select(pl.min_horizontal(pl.col("chosen").str.len_chars(), pl.col("rejected").str.len_chars())
+                             == 0).to_series().arg_true()
+        if len(short):
+            raise InputError(f"{source}: row {short[0]} has an empty chosen or rejected dialogue (no prompt to "
+                             "extract)")
+        split = [extract_prompt(c, r) for c, r in zip(frame["chosen"], frame["rejected"])]
+        frame = frame.with_columns(prompt=pl.Series([s[0] for s in split]), chosen=pl.Series([s[1] for s in split]),
+                                   rejected=pl.Series([s[2] for s in split]))
     return frame
 
 
-def shared_prefix_split(chosen: str, rejected: str) -> tuple[str, str, str]:
-    """(prompt, chosen, rejected) from two dialogues that share their beginning."""
-    end = min(len(chosen), len(rejected))
-    for index, (a, b) in enumerate(zip(chosen, rejected)):
-        if a != b:
-            end = index - 1 if index > 0 and chosen[index - 1] == " " else index
-            break
-    return chosen[:end], chosen[end:], rejected[end:]
+def extract_prompt(chosen: str, rejected: str) -> tuple[str, str, str]:
+    """(prompt, chosen, rejected) as TRL's `extract_prompt` gives them: cut at the first differing
+    character, one back when the character before it is a space (TRL reads index -1, the last
+    character, when the very first differs); when one dialogue is a prefix of the other, cut one
+    character before the shorter one's end, so neither response is empty."""
+    shortest = min(len(chosen), len(rejected))
+    cut = len(os.path.commonprefix([chosen, rejected]))
+    if cut < shortest:
+        if chosen[cut - 1] == " ":
+            cut -= 1
+    else:
+        cut = shortest - 1
+    return chosen[:cut], chosen[cut:], rejected[cut:]
 
 
 def data_hash(frame: pl.DataFrame) -> str:

@@ -20,7 +20,7 @@ from stackpref.extras import require
 
 POLICY, REFERENCE = "default", "reference"
 ADAPTER, CAUSAL, REWARD = "adapter", "causal", "reward"
-_HASHED_BYTES = 64 << 20  # files up to this size are hashed whole; bigger ones by size and mtime
+_CHUNK = 16 << 20  # bytes read at a time while hashing weight files
 
 
 @dataclass
@@ -64,22 +64,32 @@ def describe(path: str) -> Checkpoint:
 
 
 def fingerprint(path: str) -> str:
-    """A stable id of a model folder's contents (configs and adapter weights hashed, big weight files by
-    size and mtime), so a cached reference is never reused for a changed model; a Hub id is its name."""
+    """A stable id of a model's contents: a folder's configs and weights hashed whole (xxh3, GB/s), a Hub
+    id by the commit its local snapshot resolves to, so a cached reference is never reused for a
+    changed model."""
     folder = Path(path)
     if not folder.is_dir():
-        return f"id:{path}"
+        return f"hub:{path}@{hub_revision(path)}"
     digest = xxhash.xxh3_128()
     for file in sorted(folder.iterdir()):
         if not file.is_file() or file.suffix not in (".json", ".safetensors", ".bin", ".model"):
             continue
-        stat = file.stat()
-        digest.update(file.name.encode())
-        if stat.st_size <= _HASHED_BYTES:
-            digest.update(file.read_bytes())
-        else:
-            digest.update(f"{stat.st_size}:{stat.st_mtime_ns}".encode())
+        digest.update(file.name.encode() + b"\0")
+        with file.open("rb") as handle:
+            while chunk := handle.read(_CHUNK):
+                digest.update(chunk)
     return f"{folder.resolve()}#{digest.hexdigest()}"
+
+
+def hub_revision(repo_id: str) -> str:
+    """The commit of the cached snapshot `from_pretrained` loads offline (its config.json's folder)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(repo_id, "config.json")
+    if not isinstance(found, str):
+        raise InputError(f"{repo_id}: not a folder and not in the local Hugging Face cache; download it first "
+                         "(eval resolves a Hub id to the cached snapshot's commit)")
+    return Path(found).parent.name
 
 
 @dataclass

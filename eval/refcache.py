@@ -1,16 +1,23 @@
-"""Reference log-probs cached on disk, keyed by (reference, token sequences): a second checkpoint
-evaluated against the same reference on the same pairs skips the reference pass, half the work.
+"""Reference log-probs cached on disk, keyed by (reference, token sequences, software): a second
+checkpoint evaluated against the same reference on the same pairs skips the reference pass, half the work.
 
-The key holds the reference's id (base and adapter fingerprints, 4-bit or not, dtype, device, see
-`models.Reference`) and the xxh3 of every token id scored, so a changed model, tokenizer or data
-never hits a stale entry.
+The key holds the reference's id (the base's resolved Hub revision or its files' hashes, the adapter's
+files' hashes, 4-bit or not, dtype, device, see `models.Reference`), the xxh3 of every token id scored,
+the versions of the packages that compute the log-probs, and this cache's format version, so a changed
+model, tokenizer, data or library never hits a stale entry.
 """
 
 import hashlib
+import json
 import os
 from pathlib import Path
 
 import numpy as np
+
+from stackpref.output.manifest import package_versions
+
+FORMAT = 2  # bump when what an entry holds, or how it is keyed, changes
+_SOFTWARE = ("torch", "transformers", "peft", "bitsandbytes")  # what computes the log-probs (and stackpref)
 
 
 def default_dir() -> Path:
@@ -20,9 +27,14 @@ def default_dir() -> Path:
     return Path(root) / "eval-ref"
 
 
+def key(reference_id: str, tokens_digest: str) -> str:
+    parts = {"format": FORMAT, "reference": reference_id, "tokens": tokens_digest,
+             "versions": package_versions(_SOFTWARE)}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
+
+
 def entry(cache_dir: str | Path | None, reference_id: str, tokens_digest: str) -> Path:
-    key = hashlib.sha256(f"{reference_id}\n{tokens_digest}".encode()).hexdigest()[:32]
-    return Path(cache_dir or default_dir()) / f"{key}.npy"
+    return Path(cache_dir or default_dir()) / f"{key(reference_id, tokens_digest)}.npy"
 
 
 def read(path: Path, rows: int, columns: int) -> np.ndarray | None:

@@ -1,17 +1,21 @@
 """One eval run: load the pairs and the checkpoint, score reward accuracy, optionally measure the win
 rate, and write the report. The CLI and the library call this."""
 
+import contextlib
+import logging
 import time
+import warnings
 from pathlib import Path
 
 from stackpref.eval import accuracy, report
 from stackpref.eval.config import EvalConfig
-from stackpref.eval.data import data_hash, load_pairs
+from stackpref.eval.data import data_hash, describe_input, load_pairs
 from stackpref.eval.generate import generate_vllm, use_vllm
 from stackpref.eval.models import describe, load
 from stackpref.eval.winrate import held_out_prompts, win_rate
 
 from stackpref.errors import OutputExistsError
+from stackpref.output import storage
 from stackpref.progress import Progress
 
 
@@ -23,12 +27,46 @@ def output_folder(config: EvalConfig, overwrite: bool) -> Path:
     return out
 
 
+@contextlib.contextmanager
+def quiet_libraries():
+    """transformers', huggingface_hub's, datasets' and evaluate's progress bars off, log records up to
+    WARNING from any library dropped (bitsandbytes and peft log through the root logger), and Python
+    warnings ignored, for `-q`; all restored after. Errors still show."""
+    import datasets
+    import evaluate
+    import huggingface_hub
+    import transformers
+
+    verbosity, disabled = transformers.logging.get_verbosity(), logging.root.manager.disable
+    transformers.logging.set_verbosity_error()
+    logging.disable(logging.WARNING)
+    transformers.logging.disable_progress_bar()
+    huggingface_hub.utils.disable_progress_bars()
+    datasets.disable_progress_bars()
+    evaluate.utils.logging.disable_progress_bar()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        transformers.logging.set_verbosity(verbosity)
+        logging.disable(disabled)
+        transformers.logging.enable_progress_bar()
+        huggingface_hub.utils.enable_progress_bars()
+        datasets.enable_progress_bars()
+        evaluate.utils.logging.enable_progress_bar()
+
+
 def run_eval(config: EvalConfig, *, overwrite: bool = False, progress: bool = False) -> Path:
     """Evaluate `config.checkpoint` on `config.data`; returns the folder holding report.json/.md and plots."""
     started = time.perf_counter()
     out = output_folder(config, overwrite)
-    frame = load_pairs(config.data, config.split, config.max_pairs)
     checkpoint = describe(config.checkpoint)
+    given = config
+    config = config.from_checkpoint(checkpoint.train_config)
+    from_train_config = [name for name in ("data", "max_length")
+                         if getattr(given, name) is None and checkpoint.train_config.get(name)]
+    frame = load_pairs(config.data, config.split, config.max_pairs)
     load_in_4bit = config.load_in_4bit
     generations = None
     if config.judge and use_vllm(config):  # vLLM first, while the GPU is still empty
@@ -49,8 +87,11 @@ def run_eval(config: EvalConfig, *, overwrite: bool = False, progress: bool = Fa
         "checkpoint": {"path": config.checkpoint, "kind": checkpoint.kind, "stage": checkpoint.stage,
                        "base": checkpoint.base, "load_in_4bit": loaded.load_in_4bit},
         "reference": scored.reference,
-        "data": {"source": config.data, "split": config.split, "pairs": frame.height, "scored": len(scored.kept),
-                 "dropped_over_max_length": scored.dropped_over_length, "hash": data_hash(frame)},
+        "data": {"source": config.data, "input": describe_input(config.data, config.split),
+                 "split": None if storage.kind(config.data) == "file" else config.split, "pairs": frame.height,
+                 "scored": len(scored.kept), "max_length": config.max_length,
+                 "dropped_over_max_length": scored.dropped_over_length, "hash": data_hash(frame),
+                 "from_train_config": from_train_config},
         "beta": scored.beta,
         "primary_scorer": primary,
         "reward_accuracy": summary,
@@ -61,5 +102,5 @@ def run_eval(config: EvalConfig, *, overwrite: bool = False, progress: bool = Fa
         "versions": report.versions(),
     }
     values = scored.scores[primary]
-    report.write(built, out, values[:, 0] - values[:, 1], comparisons)
+    report.write(built, out, values[:, 0] - values[:, 1], comparisons, scored.kept, scored.scores)
     return out

@@ -66,6 +66,9 @@ def win_rate(loaded: Loaded, frame: pl.DataFrame, config: EvalConfig, beta: floa
     if loaded.checkpoint.kind == REWARD:
         raise ConfigError(f"--judge: {config.checkpoint} is a reward model; it cannot generate responses to judge")
     prompts, chosen = held_out_prompts(frame, config.num_prompts)
+    used = {"asked": config.num_prompts, "used": len(prompts)}
+    if len(prompts) < config.num_prompts:
+        used["reason"] = f"the data has only {len(prompts)} distinct prompts"
     responses = generations if generations is not None else generate(loaded, prompts, config, progress)
     baseline, baseline_name = baseline_responses(config, prompts, chosen, progress)
     judge = make_judge(config, loaded, beta, progress)
@@ -79,7 +82,9 @@ def win_rate(loaded: Loaded, frame: pl.DataFrame, config: EvalConfig, beta: floa
             for row in zip(prompts, responses, baseline, first.tolist(), second.tolist())]
     return {
         "judge": judge.name,
+        "self_judged": config.judge == "implicit",
         "baseline": baseline_name,
+        "prompts": used,
         "unparsed_verdicts": getattr(judge, "unparsed", 0),
         "generation": {"max_new_tokens": config.max_new_tokens, "temperature": config.temperature,
                        "top_p": config.top_p, "seed": config.seed},

@@ -96,9 +96,10 @@ def full_run(dpo_run, easy_build, judge_url, tmp_path_factory):
     """One `stackpref eval` with every part: accuracy, generation, the position-biased LLM judge."""
     root = tmp_path_factory.mktemp("eval")
     Judge.asked.clear()
-    run_cli(dpo_run, "--data", easy_build, "--output", root / "run", "--cache-dir", root / "cache",
-            "--judge", "llm", "--judge-url", judge_url, "--judge-model", "first", "--num-prompts", 5,
-            "--max-new-tokens", 12)
+    result = run_cli(dpo_run, "--data", easy_build, "--output", root / "run", "--cache-dir", root / "cache",
+                     "--judge", "llm", "--judge-url", judge_url, "--judge-model", "first", "--num-prompts", 5,
+                     "--max-new-tokens", 12)
+    (root / "stdout.txt").write_text(result.output)
     return root
 
 
@@ -124,9 +125,10 @@ def test_dpo_checkpoint_is_right_on_easy_pairs_and_wrong_on_swapped(full_run, ea
 
     compared = CliRunner().invoke(cli, ["eval", "--compare", str(full_run / "run"), str(full_run / "swapped")])
     assert compared.exit_code == 0, compared.output
-    delta = (flipped["accuracy"] - overall["accuracy"]) * 100
-    assert f"| implicit_reward | {overall['accuracy']:.1%} | {flipped['accuracy']:.1%} | {delta:+.1f} pts |" in compared.output
-    assert "different pairs" in compared.output  # the two data hashes differ
+    assert compared.output.startswith("# `run` (A) vs `swapped` (B)")
+    assert f"| implicit_reward | {overall['accuracy']:.1%} [" in compared.output
+    assert "the pairs differ (data hashes)" in compared.output  # the two data hashes differ
+    assert "not paired: different pairs" in compared.output
 
 
 def test_second_eval_against_the_same_reference_reads_the_cache(full_run, easy_build, dpo_run):
@@ -256,7 +258,9 @@ def test_llm_judge_verdicts_give_wins_ties_and_losses(full_run, easy_build, dpo_
 
 def test_report_files_and_plots(full_run):
     out = full_run / "run"
-    for name in ("accuracy_by_margin.png", "margin_histogram.png", "win_tie_loss.png"):
+    buckets = report(out)["reward_accuracy"]["implicit_reward"].get("by_margin_bucket", {})
+    assert (out / "accuracy_by_margin.png").is_file() == (len(buckets) > 1)  # one bar is not a plot
+    for name in ("margin_histogram.png", "win_tie_loss.png"):
         data = (out / name).read_bytes()
         assert data.startswith(PNG_SIGNATURE), name
         with Image.open(out / name) as image:
@@ -264,7 +268,7 @@ def test_report_files_and_plots(full_run):
         with Image.open(out / name) as image:
             assert image.format == "PNG" and image.size[0] >= 400
     markdown = (out / "report.md").read_text()
-    assert "## Reward accuracy" in markdown and "## Win rate" in markdown and "![accuracy by margin]" in markdown
+    assert "## Reward accuracy" in markdown and "## Win rate" in markdown and "![margin histogram]" in markdown
     result = report(out)
     assert {"torch", "transformers", "peft", "evaluate"} <= result["versions"].keys()
     assert result["config"]["judge"] == "llm" and len(result["data"]["hash"]) == 32
@@ -285,3 +289,88 @@ def test_metric_modules_are_the_ones_eval_uses(full_run):
     reward_accuracy = evaluate.load(str(metrics.path("reward_accuracy")))
     values = reward_accuracy.compute(chosen_scores=[2.0, 1.0, 0.5, 3.0], rejected_scores=[1.0, 1.0, 0.7, 0.0])
     assert values["accuracy"] == 0.625 and values["ties"] == 1 and values["n"] == 4
+
+
+def test_run_ends_with_the_table(full_run):
+    """The headline numbers on the terminal, the same as report.json's."""
+    printed = (full_run / "stdout.txt").read_text().splitlines()
+    result = report(full_run / "run")
+    overall = result["reward_accuracy"]["implicit_reward"]["overall"]
+    row = next(line for line in printed if line.startswith("reward accuracy (implicit_reward)"))
+    low, high = overall["accuracy_ci"]
+    assert row.split()[-4:] == [f"{overall['accuracy']:.1%}", f"[{low:.1%},", f"{high:.1%}]", str(overall["n"])]
+    win = result["win_rate"]
+    row = next(line for line in printed if line.startswith("win rate"))
+    assert row.split()[-1] == "5" and f"{win['win_rate']:.1%}" in row
+    assert printed[-1].startswith("wrote ")
+
+
+def test_max_length_comes_from_train_config_and_drops_what_training_drops(dpo_run, easy_build, tmp_path):
+    """A copy of the DPO run whose train_config.yaml says a shorter max_length: eval, given no
+    --max-length, drops exactly the test pairs training's own filter drops, and says so."""
+    import shutil
+
+    import yaml
+    from datasets import Dataset
+    from stackpref.training.data import drop_over_length
+    from stackpref.training.model import load_tokenizer
+
+    run = tmp_path / "dpo"
+    shutil.copytree(dpo_run, run)
+    saved = yaml.safe_load((run / "train_config.yaml").read_text())
+    frame = load_pairs(str(easy_build))
+    tokenizer = load_tokenizer(str(run))
+    pairs = Dataset.from_polars(frame.select("prompt", "chosen", "rejected"))
+    lengths = sorted(len(tokenizer(p + max(c, r, key=len) + tokenizer.eos_token)["input_ids"])
+                     for p, c, r in zip(frame["prompt"], frame["chosen"], frame["rejected"]))
+    saved["max_length"] = lengths[len(lengths) // 2]
+    (run / "train_config.yaml").write_text(yaml.safe_dump(saved))
+    kept, dropped = drop_over_length(pairs, tokenizer, saved["max_length"], "pairs/test")
+    assert 0 < dropped < len(pairs)
+
+    run_cli(run, "--data", easy_build, "--output", tmp_path / "out", "--no-ref-cache")
+    data = report(tmp_path / "out")["data"]
+    assert data["max_length"] == saved["max_length"] and data["from_train_config"] == ["max_length"]
+    assert (data["dropped_over_max_length"], data["scored"]) == (dropped, len(kept))
+    assert f"{dropped} dropped as longer than max_length" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_self_judge_only_when_allowed_and_marked(dpo_run, easy_build, tmp_path):
+    result = CliRunner().invoke(cli, ["eval", str(dpo_run), "--data", str(easy_build), "--judge", "implicit", "-q"])
+    assert result.exit_code == 2 and "--allow-self-judge" in result.output
+    result = run_cli(dpo_run, "--data", easy_build, "--output", tmp_path / "out", "--judge", "implicit",
+                     "--allow-self-judge", "--num-prompts", 1000, "--max-new-tokens", 4, "--bootstrap", 100,
+                     "--no-ref-cache")
+    win = report(tmp_path / "out")["win_rate"]
+    distinct = load_pairs(str(easy_build))["prompt"].n_unique()
+    assert win["self_judged"] is True and win["n"] == distinct < 1000
+    reason = f"the data has only {distinct} distinct prompts"
+    assert win["prompts"] == {"asked": 1000, "used": distinct, "reason": reason}
+    assert "win rate [self-judged]" in result.output
+    assert "**Self-judged:**" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_quiet_silences_the_libraries(capfd):
+    """Inside quiet_libraries transformers' warnings are not logged, its progress bars and Python warnings
+    are gone; after it they are back. (The log check asks the logger: its handler may hold a stream an
+    earlier CliRunner swapped in, which no capture sees.)"""
+    import contextlib
+    import logging
+    import warnings
+
+    import transformers
+    from stackpref.eval.run import quiet_libraries
+
+    logger = transformers.logging.get_logger("transformers.modeling_utils")
+    for quiet, expected in ((True, set()), (False, {"LOUD-BAR", "LOUD-WARNING"})):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with quiet_libraries() if quiet else contextlib.nullcontext():
+                logs = logger.isEnabledFor(logging.WARNING)
+                library_logs = logging.getLogger("bitsandbytes.backends").isEnabledFor(logging.WARNING)
+                for _ in transformers.utils.logging.tqdm(range(3), desc="LOUD-BAR"):
+                    pass
+                warnings.warn("LOUD-WARNING", UserWarning, stacklevel=1)
+        err = capfd.readouterr().err + "".join(str(w.message) for w in caught)
+        assert {word for word in ("LOUD-BAR", "LOUD-WARNING") if word in err} == expected
+        assert logs is not quiet and library_logs is not quiet

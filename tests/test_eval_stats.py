@@ -1,5 +1,6 @@
-"""The parts of `stackpref eval` that need no model: bootstrap intervals, the two-order verdicts, the
-length-controlled win rate, reading pairs, the breakdowns, and the command's error paths."""
+"""The parts of `stackpref eval` that need no model: bootstrap intervals, the paired difference, the
+two-order verdicts, reading pairs (TRL's prompt split), the breakdowns, and the command's error paths
+(the length-controlled win rate is in test_eval_lc.py)."""
 
 import json
 
@@ -9,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 from stackpref.eval import stats
 from stackpref.eval.accuracy import _groups
-from stackpref.eval.data import data_hash, load_pairs, pm_margin_bucket, shared_prefix_split
+from stackpref.eval.data import data_hash, extract_prompt, load_pairs, pm_margin_bucket
 from stackpref.eval.scoring import batches
 
 from stackpref.cli import cli
@@ -44,31 +45,16 @@ def test_a_win_or_loss_needs_both_orders():
     assert stats.combine_orders(first, second).tolist() == [1.0, 0.5, 0.0, 0.5, 0.5, 0.5]
 
 
-def test_logistic_intercept_recovers_known_coefficients():
-    rng = np.random.default_rng(0)
-    x = rng.uniform(-1, 1, 20000)
-    y = (rng.uniform(size=x.size) < 1 / (1 + np.exp(-(0.4 + 1.5 * x)))).astype(float)
-    assert stats.logistic_intercepts(x, y)[0] == pytest.approx(0.4, abs=0.05)
-
-
-def test_length_control_removes_a_pure_length_preference():
-    """A judge that only rewards length: the longer side wins. The model is longer in 70% of the
-    comparisons, so its raw win rate is 0.7, but at equal length it is a coin flip."""
-    rng = np.random.default_rng(1)
-    diff = np.concatenate([rng.uniform(1, 100, 700), -rng.uniform(1, 100, 300)])
-    wins = (diff > 0).astype(float)
-    # near zero difference the judge is unsure: mix in noise so the fit is not separable
-    noisy = np.where(np.abs(diff) < 30, rng.integers(0, 2, diff.size).astype(float), wins)
-    feature = stats.length_feature(100 + diff, np.full(diff.size, 100))
-    lc, low, high = stats.length_controlled(noisy, feature, samples=300, seed=0)
-    assert noisy.mean() > 0.6
-    assert low < 0.5 < high and abs(lc - 0.5) < abs(noisy.mean() - 0.5) / 2
-
-
-def test_length_control_without_length_differences_is_the_win_rate():
-    scores = np.array([1, 1, 0.5, 0, 1, 0.5, 1, 0])
-    lc, *_ = stats.length_controlled(scores, stats.length_feature([10] * 8, [10] * 8), samples=50)
-    assert lc == pytest.approx(scores.mean(), abs=1e-3)
+def test_paired_difference_cancels_what_the_pairs_share():
+    """Two runs right on the same hard/easy pairs except 10 of 200: the paired interval is far narrower
+    than either run's own and holds the true difference of 5 points."""
+    a = np.tile([1.0, 0.0], 100)
+    b = a.copy()
+    b[np.flatnonzero(a == 0)[:10]] = 1.0
+    diff, low, high = stats.paired_difference_ci(a, b, samples=2000, seed=0)
+    own = stats.mean_ci(a, samples=2000, seed=0)
+    assert diff == pytest.approx(0.05) and low <= 0.05 <= high and low > 0
+    assert high - low < (own[2] - own[1]) / 2
 
 
 def test_batches_sort_by_length_and_respect_the_budget():
@@ -78,9 +64,16 @@ def test_batches_sort_by_length_and_respect_the_budget():
 
 
 def test_shared_prefix_dialogues_split_like_trl():
-    assert shared_prefix_split("Q: why?\n\nA: because x", "Q: why?\n\nA: no") == ("Q: why?\n\nA:", " because x", " no")
-    assert shared_prefix_split("Human: hi Assistant: yes", "Human: hi Assistant: yo") == (
-        "Human: hi Assistant: y", "es", "o")
+    from trl.data_utils import extract_prompt as trl_extract_prompt
+
+    cases = [("Q: why?\n\nA: because x", "Q: why?\n\nA: no"), ("Human: hi Assistant: yes", "Human: hi Assistant: yo"),
+             ("Human: hi Assistant: ok", "Human: hi Assistant: ok then"),  # a prefix: its last character is
+             ("A: x ", "A: x y"), ("same", "same"),  # the shorter response, never an empty one
+             ("a ", "b"), ("x", "y")]  # the first character differs: TRL then reads index -1
+    for chosen, rejected in cases:
+        theirs = trl_extract_prompt({"chosen": chosen, "rejected": rejected})
+        assert extract_prompt(chosen, rejected) == (theirs["prompt"], theirs["chosen"], theirs["rejected"])
+    assert extract_prompt("A: x ", "A: x y") == ("A: x", " ", " y")
 
 
 def test_pairs_from_files(tmp_path):
