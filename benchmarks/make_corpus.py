@@ -689,8 +689,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--sites", default=None,
                    help=f"comma-separated real site folders to use (default: all in --data, sorted, except "
                         f"{', '.join(DEFAULT_EXCLUDE)}. {excluded}. Name it here to use it anyway)")
+    p.add_argument("--votes-rows", type=int, default=0, metavar="N",
+                   help="also write OUT/Votes.xml with N rows: the rows of the first used site's real Votes.xml "
+                        "(in --data; only quantumcomputing-2018 has one), repeated in copies k = 0, 1, ... whose "
+                        "Id runs on and whose PostId is shifted like that site's posts in copy k, so the votes "
+                        "point at the corpus's posts (default 0: none; not with --site-dirs)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     args = p.parse_args(argv)
+    if args.votes_rows < 0 or (args.votes_rows and args.site_dirs):
+        p.error("--votes-rows must be >= 0, and is for one OUT/Posts.xml (not with --site-dirs)")
     if args.size_mb <= 0:
         p.error("--size-mb must be positive")
     for name in ("near_dup_rate", "exact_dup_rate", "perturb_rate"):
@@ -755,6 +762,32 @@ def describe(j: dict | None) -> str:
         return "none"
     return (f"min {j['min']:.3f} p05 {j['p05']:.3f} median {j['median']:.3f} p95 {j['p95']:.3f} max {j['max']:.3f} "
             f"(n={j['n']})")
+
+
+VOTE_ATTRIBUTES = ("PostId", "VoteTypeId", "CreationDate", "UserId", "BountyAmount")
+
+
+def write_votes(path: Path, rows: int, sites: list, newline: str) -> dict:
+    """A Votes.xml of `rows` rows made of the real Votes.xml of the first site in `sites` that has
+    one, copy after copy (see --votes-rows); returns where it came from and its size."""
+    site = next((s for s in sites if (s.path.parent / "Votes.xml").is_file()), None)
+    if site is None:
+        raise SystemExit(f"make_corpus: --votes-rows needs a Votes.xml beside one of the sites' Posts.xml "
+                         f"({', '.join(s.name for s in sites)})")
+    real = []
+    for _, row in etree.iterparse(str(site.path.parent / "Votes.xml"), tag="row"):
+        real.append([(name, row.get(name)) for name in VOTE_ATTRIBUTES if row.get(name) is not None])
+        row.clear()
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        f.write(f'\ufeff<?xml version="1.0" encoding="utf-8"?>{newline}<votes>{newline}')
+        for number in range(rows):
+            k, i = divmod(number, len(real))
+            shift = k * COPY_STRIDE + site.index * SITE_STRIDE
+            attrs = "".join(f' {name}="{int(value) + shift if name == "PostId" else value}"' for name, value in real[i])
+            f.write(f'  <row Id="{number + 1}"{attrs} />{newline}')
+        f.write(f"</votes>{newline}")
+    return {"file": path.name, "rows": rows, "bytes": path.stat().st_size, "origin": site.name,
+            "rule": "row i of copy k: the real row i, Id numbered on, PostId + k*copy_stride + s*site_stride"}
 
 
 def main(argv=None) -> dict:
@@ -836,6 +869,7 @@ def main(argv=None) -> dict:
                     f"{rate:.1f} MB/s, eta {max(eta, 0):.0f}s")
     for o in outs:
         o.close()
+    votes = write_votes(args.out / "Votes.xml", args.votes_rows, sites, nl_of(0)) if args.votes_rows else None
     copies = units[-1][0] + 1
     copy_jaccard = gen.copy_jaccards(copies)
     seconds = time.perf_counter() - start
@@ -864,6 +898,7 @@ def main(argv=None) -> dict:
                     "pattern kept; tags, entities and whitespace unchanged. copy_jaccard: word-5-gram Jaccard of "
                     f"{COPY_JACCARD_SAMPLE} sampled questions rendered in copy 0 and k1, and in k1 and k2 (k >= 1)",
         },
+        "votes": votes,
         "seed": args.seed,
         "args": {"size_mb": args.size_mb, "near_dup_rate": args.near_dup_rate,
                  "exact_dup_rate": args.exact_dup_rate, "perturb_rate": args.perturb_rate,

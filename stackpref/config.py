@@ -21,6 +21,9 @@ DEFAULT_TEMPLATE = "Question: {question}\n\nAnswer: "
 ENGINES = ("local", "ray")
 NEAR_DUP_POLICIES = ("same-split", "keep-one")
 BAD_INPUT_POLICIES = ("fail", "skip")
+FORMATS = ("standard", "conversational")  # the output's; stackpref.schema.output_schemas has their schemas
+MAX_SCORE_WINDOW = 3650  # days: ten years; Stack Exchange began in 2008, so a longer one leaves hardly any answer
+PAIRINGS = ("score", "later-wins")
 # Options that say how a build runs, not what it makes: the same output whatever their values.
 RUN_OPTIONS = ("workers", "tmp_dir", "engine", "ray_address")
 DEFAULT_SPLIT = {"sft": 0.4, "train": 0.5, "test": 0.1}
@@ -111,6 +114,22 @@ class BuildConfig:
     )
     min_margin: int = _opt(1, "Least pm_score difference between chosen and rejected; ties never pair.")
     max_pairs_per_question: int = _opt(10, "Most pairs kept per question, picked with --seed.")
+    pairing: str = _opt(
+        "score", "score: the answer with the higher pm_score is chosen; later-wins (Stanford SHP's rule): also keep a "
+        "pair only when chosen was posted strictly after rejected, since an early answer gathers votes by being seen "
+        "first. later-wins drops pairs posted at the same moment and pairs without answer dates (a "
+        "stack-exchange-paired table's ready-made pairs), each counted in the funnel.",
+        choices=PAIRINGS,
+    )
+    min_score_ratio: float | None = _opt(
+        None, "Keep a pair only when chosen's net score is at least R times rejected's, where both are positive "
+        "(SHP uses 2); pairs where either is <= 0 or unknown (ready-made pairs) are kept. Default: off.",
+        metavar="R",
+    )
+    balance_length: bool = _opt(
+        False, "Keep, per site, a seeded subset of the pairs in which chosen is longer as often as it is shorter "
+        "(pairs of equal length are all kept), so length does not predict the preference.", flag=True,
+    )
     seed: int = _opt(42, "Seed for the split assignment and the pair sampling.")
     tokenizer: str | None = _opt(None, "Tokenizer (local path, or Hub name when online) for token lengths.")
     trust_remote_code: bool = _opt(False, "Allow the tokenizer's own code to run (off unless asked for).",
@@ -119,6 +138,16 @@ class BuildConfig:
     max_length: int = _opt(1024, "Drop responses whose prompt + response + EOS is longer (tokens).")
     max_prompt_chars: int = _opt(2048, "Prompt limit in characters when no tokenizer is given.")
     max_length_chars: int = _opt(4096, "Prompt + response limit in characters when no tokenizer is given.")
+    format: str = _opt(
+        "standard", "standard: prompt, chosen, rejected, completion as strings (the prompt template applied); "
+        "conversational: TRL's conversational format, message lists (prompt: [system,] user; chosen, rejected, "
+        "completion: assistant), lengths counted through the tokenizer's chat template as TRL applies it.",
+        choices=FORMATS,
+    )
+    system_message: str | None = _opt(None, "conversational: a system turn put before every question.")
+    chat_template: str | None = _opt(
+        None, "conversational: a Jinja chat template file, for a --tokenizer that has none (e.g. Llama-2 base) or "
+        "to replace its own; `train` uses the same one.")
     split: dict[str, float] = _opt(
         None, "Fractions of question clusters per split: sft (SFT train), train (pairs train), test "
         "(held out from both).",
@@ -133,6 +162,12 @@ class BuildConfig:
     duplicate_links: bool = _opt(
         True, "Join the clusters of questions that the site's PostLinks.xml marks as duplicates (beside "
         "Posts.xml or in the .7z), whatever their text.",
+    )
+    score_window: int | None = _opt(
+        None, "Score each answer by the up minus down votes it got in its first DAYS days (the site's Votes.xml, "
+        "beside Posts.xml or in the .7z, is then required), so early and late answers compete over equal time; "
+        f"answers younger than DAYS when the dump was made are dropped and counted. 1 to {MAX_SCORE_WINDOW}. "
+        "Default: the dump's net Score.", metavar="DAYS",
     )
     near_dup_policy: str = _opt(
         "same-split", "same-split: keep every question of a cluster, all in one split (their answers differ); "
@@ -178,6 +213,10 @@ class BuildConfig:
             raise ConfigError(f"min_margin must be >= 1 (ties never pair); got {self.min_margin}")
         if self.max_pairs_per_question < 1:
             raise ConfigError(f"max_pairs_per_question must be >= 1; got {self.max_pairs_per_question}")
+        if self.pairing not in PAIRINGS:
+            raise ConfigError(f"pairing must be {' or '.join(PAIRINGS)}; got {self.pairing!r}")
+        if self.min_score_ratio is not None and self.min_score_ratio <= 0:
+            raise ConfigError(f"min_score_ratio must be > 0 (SHP uses 2), or unset to turn it off; got {self.min_score_ratio}")
         for name in ("max_prompt_tokens", "max_length", "max_prompt_chars", "max_length_chars"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1; got {getattr(self, name)}")
@@ -191,6 +230,9 @@ class BuildConfig:
             raise ConfigError(
                 f"split must name exactly {', '.join(QUESTION_SPLITS)}; got {', '.join(self.split) or 'nothing'}"
             )
+        if self.score_window is not None and not 1 <= self.score_window <= MAX_SCORE_WINDOW:
+            raise ConfigError(f"score_window must be 1 to {MAX_SCORE_WINDOW} days (a whole day at least; at most ten "
+                              f"years, since Stack Exchange began in 2008); got {self.score_window}")
         if self.near_dup_policy not in NEAR_DUP_POLICIES:
             raise ConfigError(f"near_dup_policy must be {' or '.join(NEAR_DUP_POLICIES)}; got {self.near_dup_policy!r}")
         if self.on_bad_input not in BAD_INPUT_POLICIES:
@@ -199,6 +241,7 @@ class BuildConfig:
             path, sep, host = entry.rpartition("=")
             if not sep or not path or not host:
                 raise ConfigError(f"site: {entry!r} is not PATH=HOST (e.g. dumps/genai-2023=genai.stackexchange.com)")
+        self.check_format()
         if self.engine not in ENGINES:
             raise ConfigError(f"engine must be one of {', '.join(ENGINES)}; got {self.engine!r}")
         if self.ray_address and self.engine != "ray":
@@ -208,6 +251,19 @@ class BuildConfig:
         self.minhash_params()  # validates the MinHash numbers
         if any(v < 0 for v in self.split.values()) or abs(sum(self.split.values()) - 1) > 1e-6:
             raise ConfigError(f"split fractions must be >= 0 and sum to 1; got {self.split} (sum {sum(self.split.values()):g})")
+
+    def check_format(self) -> None:
+        """The chat options need the conversational format, whose prompt is the question itself."""
+        if self.format not in FORMATS:
+            raise ConfigError(f"format must be {' or '.join(FORMATS)}; got {self.format!r}")
+        if self.format == "standard" and (self.system_message is not None or self.chat_template):
+            raise ConfigError("system_message and chat_template apply to conversational output: pass "
+                              "--format conversational")
+        if self.format == "conversational" and self.prompt_template != DEFAULT_TEMPLATE:
+            raise ConfigError("prompt_template applies to standard output; with --format conversational the "
+                              "user turn is the question and the chat template formats it")
+        if self.chat_template and not Path(self.chat_template).expanduser().is_file():
+            raise ConfigError(f"chat_template {self.chat_template!r}: no such file (a Jinja chat template)")
 
     def minhash_params(self):
         from stackpref.steps.near_dup import MinHashParams
@@ -230,7 +286,7 @@ def field_help(name: str) -> str:
 # /dev/zero`, or a huge file, would otherwise be read whole into memory).
 MAX_CONFIG_BYTES = 1 << 20
 # Options that name local paths: given in a config file, a relative one is taken from the file's folder.
-PATH_OPTIONS = ("sources", "out", "tmp_dir", "tokenizer")
+PATH_OPTIONS = ("sources", "out", "tmp_dir", "tokenizer", "chat_template")
 
 
 class _NoAliasLoader(yaml.SafeLoader):
@@ -282,7 +338,7 @@ def _paths_from_folder(data: dict, folder: Path) -> dict:
     data = dict(data)
     if isinstance(data.get("sources"), (list, tuple)):
         data["sources"] = [_from_folder(folder, s, keep_unless_found=True) for s in data["sources"]]
-    for name in ("out", "tmp_dir"):
+    for name in ("out", "tmp_dir", "chat_template"):
         if name in data:
             data[name] = _from_folder(folder, data[name])
     if "tokenizer" in data:

@@ -79,6 +79,8 @@ PAIRS = pa.schema(
         ("chosen_author", pa.string()),
         ("rejected_author", pa.string()),
         *_PROVENANCE,
+        ("chosen_creation_date", pa.string()),  # as the dump writes it; null for ready-made pairs
+        ("rejected_creation_date", pa.string()),
     ]
 )
 
@@ -101,3 +103,28 @@ SFT = pa.schema(
 )
 
 OUTPUT_SCHEMAS = {"pairs": PAIRS, "sft": SFT}
+
+# `--format conversational`: TRL's conversational format, the texts as message lists (prompt: an
+# optional system turn and the user turn; chosen, rejected, completion: the assistant turn), the
+# metadata columns as in the standard format.
+# "element": the list item name Parquet writes and reads back (pyarrow's compliant nested types).
+MESSAGES = pa.list_(pa.field("element", pa.struct([("role", pa.string()), ("content", pa.string())])))
+MESSAGE_COLUMNS = {"pairs": ("prompt", "chosen", "rejected"), "sft": ("prompt", "completion")}
+
+
+def output_schemas(output_format: str | None = "standard") -> dict[str, pa.Schema]:
+    """The output schemas of a build's format (None, from a manifest written before formats: standard)."""
+    if output_format in (None, "standard"):
+        return OUTPUT_SCHEMAS
+    return {name: pa.schema([pa.field(f.name, MESSAGES) if f.name in MESSAGE_COLUMNS[name] else f for f in schema])
+            for name, schema in OUTPUT_SCHEMAS.items()}
+
+
+def hub_features(schema: pa.Schema) -> list[dict]:
+    """The dataset card's `features`: a dtype per column, a message list as the Hub's `list` of fields."""
+    def feature(name: str, kind: pa.DataType) -> dict:
+        if pa.types.is_list(kind) and pa.types.is_struct(kind.value_type):
+            return {"name": name, "list": [feature(f.name, f.type) for f in kind.value_type]}
+        return {"name": name, "dtype": str(kind)}
+
+    return [feature(f.name, f.type) for f in schema]

@@ -96,6 +96,7 @@ LOADED_ANSWER = {
     "answer_hash": lambda r: text_hash(r["body"] or ""),
     "author": lambda r: f"https://{r['site']}/users/{100 + r['answer_id']}",
     "license": LICENSE,
+    "creation_date": lambda r: f"2020-01-01T00:{r['answer_id'] // 60 % 60:02d}:{r['answer_id'] % 60:02d}.000",
     "from_given": False,
 }
 

@@ -8,7 +8,6 @@ runs with one worker, so every stage runs in the measured process.
 """
 
 import random
-import resource
 import subprocess
 import sys
 

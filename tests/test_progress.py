@@ -80,6 +80,8 @@ def test_inspect_shows_markup_in_the_data_as_text(monkeypatch, capsys):
                                  "clusters_in_two_splits": 0, "clusters_checked": 1},
                "examples": [{"question_url": "https://x/[/bold]", "margin": 1, "prompt": "a [/bold] b",
                              "chosen": "[red]c[/red]", "rejected": "d\\"}]}
+    numbers = {"pairs": 1, **{name: None for name in inspection.MEANINGS}}
+    summary |= {"length_unit": "characters", "bias": {"all": numbers, "sites": {"[/bold]site[red]": numbers}}}
     inspection.print_summary(summary)
     out = capsys.readouterr().out
     for text in ("[/bold]site[red]", "https://x/[/bold]", "a [/bold] b", "[red]c[/red]", "[/x]"):

@@ -306,6 +306,7 @@ def test_pairs_output_has_the_schema_and_merges_licences():
         "question_author": f"https://{SITE}/users/1", "chosen_author": f"https://{SITE}/users/111",
         "rejected_author": f"https://{SITE}/users/112", "question_url": f"https://{SITE}/questions/1",
         "license": "CC BY-SA 3.0, CC BY-SA 4.0", "cluster_id": ids(questions, "cluster_id")[0], "split": "train",
+        "chosen_creation_date": "2020-01-01T00:00:11.000", "rejected_creation_date": "2020-01-01T00:00:12.000",
     }
     assert OUTPUTS["pairs"] is pairs_output
 

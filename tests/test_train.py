@@ -64,6 +64,8 @@ def test_base_is_4bit_nf4_with_lora_on_every_projection(sft_run, tmp_path):
         assert module.base_layer.weight.quant_state.nested  # double quantization
     trainable = {n for n, p in trainer.model.named_parameters() if p.requires_grad}
     assert trainable and all("lora_" in n for n in trainable)
+    # TRL casts a quantized base's LoRA weights to bf16, on a CPU too (README: precision of the adapter).
+    assert {p.dtype for p in trainer.model.parameters() if p.requires_grad} == {torch.bfloat16}
 
 
 def test_sft_lowers_training_loss_and_keeps_eos_a_target(sft_run, tmp_path):
@@ -192,5 +194,7 @@ def test_recipes_are_strict_and_flags_win(tmp_path):
     with pytest.raises(ConfigError, match="--sft"):
         resolve("dpo", None, output="x")
     seed = resolve("dpo", "llama2-7b-dpo", output="x", sft="s")
-    assert (seed.beta, seed.learning_rate, seed.optim, seed.gradient_accumulation_steps) == (0.1, 5e-4,
+    assert (seed.beta, seed.learning_rate, seed.optim, seed.gradient_accumulation_steps) == (0.1, 5e-5,
                                                                                            "paged_adamw_32bit", 4)
+    for name, stage in (("qwen3-sft", "sft"), ("qwen3-dpo", "dpo")):  # the chat recipes load, strictly
+        assert resolve(stage, name, output="x", sft="s" if stage == "dpo" else None).load_in_4bit

@@ -9,7 +9,7 @@ from stackpref.options import config_options
 
 _recipe = click.option("--recipe", "-r", default=None,
                        help="A recipe YAML (path, or the name of a shipped one: tiny-cpu, llama2-7b-sft, "
-                            "llama2-7b-dpo); flags override it.")
+                            "llama2-7b-dpo, qwen3-sft, qwen3-dpo); flags override it.")
 _resume = click.option("--resume", is_flag=True, help="Continue from the last checkpoint in OUTPUT/checkpoints.")
 
 

@@ -61,6 +61,9 @@ class TrainConfig:
     max_length: int | None = _opt(
         None, "Longest prompt + response in tokens; default: the build's max_length. Longer rows are "
         "dropped with a warning and a count, never cut.")
+    chat_template: str | None = _opt(
+        None, "Conversational builds: a Jinja chat template file over the tokenizer's own; default: the one the "
+        "build counted with (its --chat-template), else the tokenizer's. dpo keeps the SFT run's.", ("sft",))
     packing: bool = _opt(False, "Pack several short examples per sequence (needs flash attention to stay "
                          "exact; SFT only).", ("sft",))
     attn_implementation: str | None = _opt(None, "Attention kernel (e.g. sdpa, flash_attention_2); default: "

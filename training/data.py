@@ -30,21 +30,29 @@ def load_split(data: str, config: str, split: str, limit: int | None = None):
     return rows
 
 
-def build_max_length(data: str) -> int | None:
-    """The token budget the build filtered with (its manifest), when `data` is a build folder (local
-    or at a URI); None for a Hub repo."""
+def build_option(data: str, name: str):
+    """An option the build ran with (its manifest), when `data` is a build folder (local or at a URI);
+    None for a Hub repo: max_length (the token budget it filtered with), chat_template (its file)."""
     folder = BuildFolder(data)
-    return folder.manifest["config"]["max_length"] if folder.has(MANIFEST) else None
+    return folder.manifest["config"].get(name) if folder.has(MANIFEST) else None
+
+
+def conversational(rows) -> bool:
+    """Whether rows are in TRL's conversational format (message lists: `build --format conversational`)."""
+    return isinstance(rows[0]["prompt"], list)
 
 
 def token_lengths(rows, tokenizer, responses: tuple[str, ...]) -> list[int]:
-    """Tokens of prompt + the longest response + EOS, tokenized the way TRL will (prompt and response
-    as one string), counted with the tokenizer's batch encoder."""
+    """Tokens of prompt + the longest response, tokenized the way TRL will: prompt, response and EOS as
+    one string, or (conversational) the chat template applied to the prompt and response turns."""
     longest = [0] * len(rows)
-    eos = tokenizer.eos_token
     for column in responses:
-        texts = [p + r + eos for p, r in zip(rows["prompt"], rows[column])]
-        encoded = tokenizer(texts, add_special_tokens=True)["input_ids"]
+        if conversational(rows):
+            chats = [p + r for p, r in zip(rows["prompt"], rows[column])]
+            encoded = tokenizer.apply_chat_template(chats, tokenize=True, return_dict=True)["input_ids"]
+        else:
+            texts = [p + r + tokenizer.eos_token for p, r in zip(rows["prompt"], rows[column])]
+            encoded = tokenizer(texts, add_special_tokens=True)["input_ids"]
         longest = [max(a, len(b)) for a, b in zip(longest, encoded)]
     return longest
 

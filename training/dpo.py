@@ -10,8 +10,8 @@ reference log-probs. So the reference is exactly the SFT model, not the raw base
 from pathlib import Path
 
 from stackpref.training.config import TrainConfig, read_saved
-from stackpref.training.data import build_max_length, drop_over_length, load_split
-from stackpref.training.model import load_base, load_tokenizer
+from stackpref.training.data import build_option, conversational, drop_over_length, load_split
+from stackpref.training.model import load_base, load_tokenizer, use_chat_template
 from stackpref.training.run import METRICS_FILE, JsonlMetrics, prepare_output, train_and_save, trainer_arguments
 
 from stackpref.errors import InputError
@@ -24,7 +24,7 @@ def run_dpo(config: TrainConfig, resume: bool = False) -> Path:
         raise InputError(f"--sft {config.sft}: not the output of `stackpref train sft` "
                          "(it needs adapter_config.json and train_config.yaml with stage: sft)")
     config.model = config.model or sft_config["model"]
-    config.max_length = config.max_length or build_max_length(config.data) or sft_config.get("max_length") or 1024
+    config.max_length = config.max_length or build_option(config.data, "max_length") or sft_config.get("max_length") or 1024
     out = prepare_output(config, resume)
     trainer, facts = dpo_trainer(config, out)
     train_and_save(trainer, config, out, resume, facts)
@@ -39,7 +39,9 @@ def dpo_trainer(config: TrainConfig, out: Path):
 
     train = load_split(config.data, "pairs", "train", config.max_train_samples)
     test = load_split(config.data, "pairs", "test", config.max_eval_samples)
-    tokenizer = load_tokenizer(config.sft)  # the SFT run's, pad token included
+    tokenizer = load_tokenizer(config.sft)  # the SFT run's, pad token and chat template included
+    if conversational(train):
+        use_chat_template(tokenizer, None, config.sft)
     train, train_dropped = drop_over_length(train, tokenizer, config.max_length, "pairs/train")
     test, test_dropped = drop_over_length(test, tokenizer, config.max_length, "pairs/test")
 

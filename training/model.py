@@ -6,6 +6,8 @@ to stop; and its LoRA target list held GPT-J names (`out_proj`, `fc_in`, `fc_out
 nothing on Llama. Here the pad is a token of its own and the targets come from inspecting the model.
 """
 
+import os
+import re
 from pathlib import Path
 
 import torch
@@ -17,6 +19,15 @@ NEW_PAD = "<pad>"
 
 def device_type() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def local_device() -> int:
+    """This process's GPU: its local rank under `accelerate launch` or `torchrun`, so each rank loads its
+    own copy of the base onto its own GPU (the current device would be GPU 0 for every rank, since
+    Accelerate sets it only when the Trainer starts); 0 in a single process."""
+    from accelerate import PartialState
+
+    return PartialState().local_process_index
 
 
 def compute_dtype() -> torch.dtype:
@@ -48,11 +59,33 @@ def _from_pretrained(loader, name: str, **kwargs):
         ) from None
 
 
+# Special tokens that tokenizers reserve for padding or leave unused, in order of preference: a pad
+# found here costs nothing, while a new token resizes the embeddings and the adapter must carry them
+# (peft saves the resized embedding and head). Llama-3.1+ `<|finetune_right_pad_id|>`; Qwen's
+# `<|endoftext|>` (its pad; the instruct EOS is `<|im_end|>`); then any reserved or unused special.
+PAD_CANDIDATES = ("<|finetune_right_pad_id|>", "<|finetune_right_pad|>", "<|endoftext|>", "<|fim_pad|>", "<|pad|>",
+                  "<pad>", "[PAD]")
+_UNUSED = re.compile(r"reserved|unused", re.IGNORECASE)
+
+
+def spare_pad_token(tokenizer) -> str | None:
+    """A token already in the vocabulary that can pad: the unk token, a known pad name, or a reserved /
+    unused special token; never EOS (the collator masks padding, so an EOS pad would never be learned)."""
+    added = {t.content: t.special for t in tokenizer.added_tokens_decoder.values()}
+    named = [t for t in PAD_CANDIDATES if t in added]  # Qwen's <|fim_pad|> is added but not special
+    special = [t for t, is_special in added.items() if is_special]
+    for token in (tokenizer.unk_token, *named, *(t for t in special if _UNUSED.search(t))):
+        if token is not None and token != tokenizer.eos_token:
+            return token
+    return None
+
+
 def load_tokenizer(name: str, trust_remote_code: bool = False):
     """The base's tokenizer, padding on the right with a pad token that is not EOS.
 
-    Order of preference: the tokenizer's own pad; its unk token (Llama-2 has one, so the vocabulary
-    does not grow); else a new `<pad>` token (the model's embeddings are resized to match).
+    Order of preference: the tokenizer's own pad; a token it already has that can serve
+    (`spare_pad_token`), so the vocabulary does not grow; else a new `<pad>` token (the model's
+    embeddings are resized to match).
     """
     from transformers import AutoTokenizer
 
@@ -60,20 +93,43 @@ def load_tokenizer(name: str, trust_remote_code: bool = False):
     if tokenizer.eos_token is None:
         raise InputError(f"--model {name}: its tokenizer has no EOS token, so a response could never end")
     if tokenizer.pad_token is None or tokenizer.pad_token_id == tokenizer.eos_token_id:
-        if tokenizer.unk_token is not None and tokenizer.unk_token_id != tokenizer.eos_token_id:
-            tokenizer.pad_token = tokenizer.unk_token
+        spare = spare_pad_token(tokenizer)
+        if spare is not None:
+            tokenizer.pad_token = spare
         else:
             tokenizer.add_special_tokens({"pad_token": NEW_PAD})
     tokenizer.padding_side = "right"
     return tokenizer
 
 
+def use_chat_template(tokenizer, template_file: str | None, where: str) -> None:
+    """For conversational data: the chat template TRL will apply, `template_file` (the build's
+    --chat-template) over the tokenizer's own, so training renders rows as the build counted them."""
+    if template_file:
+        if not Path(template_file).expanduser().is_file():
+            raise InputError(f"chat template {template_file}: no such file (pass --chat-template FILE, the one the "
+                             "build used)")
+        tokenizer.chat_template = Path(template_file).expanduser().read_text(encoding="utf-8")
+    if not tokenizer.chat_template:
+        raise InputError(f"{where}: the data is conversational but the tokenizer has no chat template; pass "
+                         "--chat-template FILE (the one the build used)")
+
+
+def sharded() -> bool:
+    """Whether `accelerate launch` shards the model over the ranks (FSDP, DeepSpeed ZeRO-3): the wrapper
+    then places the shards, so the base loads without a device map, and 4-bit weights are stored in
+    the compute dtype so they flatten with the rest (FSDP-QLoRA, as bitsandbytes documents it)."""
+    return (os.environ.get("ACCELERATE_USE_FSDP", "").lower() == "true"
+            or os.environ.get("ACCELERATE_DEEPSPEED_ZERO_STAGE") == "3")
+
+
 def quantization_config():
     """4-bit NF4 with double quantization (QLoRA), computing in bf16 on CUDA and fp32 on CPU."""
     from transformers import BitsAndBytesConfig
 
+    storage = {"bnb_4bit_quant_storage": compute_dtype()} if sharded() else {}
     return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                              bnb_4bit_compute_dtype=compute_dtype())
+                              bnb_4bit_compute_dtype=compute_dtype(), **storage)
 
 
 def load_base(name: str, tokenizer, *, load_in_4bit: bool = True, attn_implementation: str | None = None,
@@ -86,8 +142,8 @@ def load_base(name: str, tokenizer, *, load_in_4bit: bool = True, attn_implement
         kwargs["quantization_config"] = quantization_config()
     if attn_implementation:
         kwargs["attn_implementation"] = attn_implementation
-    if device_type() == "cuda":
-        kwargs["device_map"] = {"": torch.cuda.current_device()}
+    if device_type() == "cuda" and not sharded():
+        kwargs["device_map"] = {"": local_device()}
     model = _from_pretrained(AutoModelForCausalLM.from_pretrained, name, **kwargs)
     if len(tokenizer) > model.get_input_embeddings().num_embeddings:
         model.resize_token_embeddings(len(tokenizer), pad_to_multiple_of=64)

@@ -31,15 +31,20 @@ class JsonlMetrics(TrainerCallback):
 
 
 def prepare_output(config: train_config.TrainConfig, resume: bool) -> Path:
-    """The output folder: new (or empty) for a fresh run, holding checkpoints for --resume."""
+    """The output folder: new (or empty) for a fresh run, holding checkpoints for --resume. Under
+    `accelerate launch` / `torchrun` the main process checks and makes it before the others go on
+    (they would find it no longer empty)."""
+    from accelerate import PartialState
+
     out = Path(config.output)
-    if resume:
-        if not any((out / "checkpoints").glob("checkpoint-*")):
-            raise InputError(f"--resume: {out}/checkpoints holds no checkpoint to continue from")
-    elif out.exists() and any(out.iterdir()):
-        raise OutputExistsError(f"{out} exists and is not empty: pass --resume to continue that run, "
-                                "or choose another --output")
-    out.mkdir(parents=True, exist_ok=True)
+    with PartialState().main_process_first():
+        if resume:
+            if not any((out / "checkpoints").glob("checkpoint-*")):
+                raise InputError(f"--resume: {out}/checkpoints holds no checkpoint to continue from")
+        elif PartialState().is_main_process and out.exists() and any(out.iterdir()):
+            raise OutputExistsError(f"{out} exists and is not empty: pass --resume to continue that run, "
+                                    "or choose another --output")
+        out.mkdir(parents=True, exist_ok=True)
     return out
 
 
@@ -81,6 +86,8 @@ def train_and_save(trainer, config: train_config.TrainConfig, out: Path, resume:
     started = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=True if resume else None)
     final_eval = trainer.evaluate()
+    if not trainer.is_world_process_zero():  # one process writes the results
+        return {}
     # Only the trained adapter: DPO's frozen "ref" copy is the SFT adapter, already saved by `train sft`.
     trainer.model.save_pretrained(str(out), selected_adapters=["default"])
     trainer.processing_class.save_pretrained(str(out))

@@ -10,6 +10,10 @@ from collections.abc import Iterable
 from pathlib import Path
 
 PAD, BOS, EOS = "<pad>", "<s>", "</s>"
+# A minimal chat template, so a conversational build trains on the tiny model too: each turn is its
+# role's tag, its content and EOS; the generation prompt is the assistant's tag.
+CHAT_TEMPLATE = ("{% for m in messages %}{{ '<|' + m['role'] + '|>\\n' + m['content'] + eos_token }}{% endfor %}"
+                 "{% if add_generation_prompt %}{{ '<|assistant|>\\n' }}{% endif %}")
 
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int = 1024):
@@ -24,7 +28,7 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 1024):
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
     backend.train_from_iterator(texts, trainer)
     return PreTrainedTokenizerFast(tokenizer_object=backend, bos_token=BOS, eos_token=EOS, pad_token=PAD,
-                                   padding_side="right")
+                                   padding_side="right", chat_template=CHAT_TEMPLATE)
 
 
 def build_tiny_model(texts: Iterable[str], out_dir: str | Path, *, vocab_size: int = 1024, hidden_size: int = 64,
@@ -45,5 +49,27 @@ def build_tiny_model(texts: Iterable[str], out_dir: str | Path, *, vocab_size: i
     model = LlamaForCausalLM(config)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+def build_tiny_model_for(tokenizer_dir: str | Path, out_dir: str | Path, *, hidden_size: int = 64, layers: int = 2,
+                         seed: int = 0) -> Path:
+    """Save a random-init Qwen3-shaped model (2 layers, hidden 64: bitsandbytes' CPU 4-bit kernel needs
+    64+ inputs) sized to a real tokenizer's vocabulary (rounded up to a multiple of 64, as real
+    checkpoints are), with that tokenizer, to `out_dir`: the real tokenizer's code path (chat
+    template, pad, specials) on a model that trains on a CPU."""
+    import torch
+    from transformers import AutoTokenizer, Qwen3Config, Qwen3ForCausalLM
+
+    out = Path(out_dir)
+    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    config = Qwen3Config(
+        vocab_size=-(-len(tokenizer) // 64) * 64, hidden_size=hidden_size, intermediate_size=2 * hidden_size,
+        num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2, head_dim=hidden_size // 4,
+        max_position_embeddings=4096, eos_token_id=tokenizer.eos_token_id, tie_word_embeddings=True,
+    )
+    torch.manual_seed(seed)
+    Qwen3ForCausalLM(config).save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out

@@ -13,14 +13,13 @@ import yaml
 
 from stackpref.config import RUN_OPTIONS, field_help
 from stackpref.output import storage
-from stackpref.schema import OUTPUT_SCHEMAS
+from stackpref.output.bias import MEANINGS
+from stackpref.schema import hub_features, output_schemas
 from stackpref.splits import CONFIGS, FILE_SPLITS
 
 # Options that hold local paths: the card shows them by name, so it says nothing about the
 # machine it was built on and the same build renders the same card anywhere.
-_PATH_OPTIONS = ("sources", "out", "tokenizer")
-
-_HF_DTYPES = {"string": "string", "int64": "int64", "bool": "bool", "int8": "int8"}
+_PATH_OPTIONS = ("sources", "out", "tokenizer", "chat_template")
 
 
 def size_category(n: int) -> str:
@@ -95,7 +94,7 @@ def metadata(record: dict) -> dict:
         })
         infos.append({
             "config_name": name,
-            "features": [{"name": f.name, "dtype": _HF_DTYPES[str(f.type)]} for f in OUTPUT_SCHEMAS[name]],
+            "features": hub_features(output_schemas(record["config"].get("format"))[name]),
             "splits": [
                 {"name": split, "num_bytes": sum(f["bytes"] for f in files[f"{name}/{split}"]), "num_examples": n}
                 for split, n in declared[name].items()
@@ -193,14 +192,24 @@ def named_repo(text: str) -> str | None:
     return found.group(1) if found and found.group(1) != PLACEHOLDER else None
 
 
+def bias_value(value: float | None, name: str) -> str:
+    """A bias diagnostic as the card shows it: shares in percent, gaps as numbers, `-` when undefined."""
+    if value is None:
+        return "-"
+    return f"{value:.1%}" if name.startswith("chosen_") else f"{value:g}"
+
+
 def render(record: dict) -> str:
     template_text = (resources.files("stackpref.data_cards") / "dataset_card.md.j2").read_text(encoding="utf-8")
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, trim_blocks=True,
                              lstrip_blocks=True)
+    env.filters["bias_value"] = bias_value
+    bias = record["counts"]["pair_bias"]
     header = yaml.safe_dump(metadata(record), sort_keys=False, allow_unicode=True)
     return env.from_string(template_text).render(
         yaml_header=header, m=record, options=options(record["config"]),
         tokenizer=_by_name(record["config"]["tokenizer"]) if record["config"]["tokenizer"] else None,
         inputs=[{**info, "name": input_name(info)} for info in record["inputs"]],
-        skipped=skipped_sources(record), empty=empty_splits(record),
+        skipped=skipped_sources(record), empty=empty_splits(record), bias_meanings=MEANINGS,
+        bias_rows=[("all", bias["all"]), *bias["sites"].items()],
     )

@@ -15,7 +15,7 @@ import yaml
 
 from stackpref.errors import BuildInvalidError, ConfigError, InputError
 from stackpref.output import storage
-from stackpref.schema import OUTPUT_SCHEMAS
+from stackpref.schema import output_schemas
 from stackpref.splits import CONFIGS, FILE_SPLITS
 
 CARD = "README.md"
@@ -48,6 +48,11 @@ class BuildFolder:
             return data.decode("utf-8")
         except UnicodeDecodeError as error:
             raise InputError(f"{self.path(relative)}: not UTF-8 text ({error})") from None
+
+    @property
+    def schemas(self) -> dict:
+        """The output schemas of this build's format (standard while its manifest is not written yet)."""
+        return output_schemas(self.manifest["config"].get("format") if self.has(MANIFEST) else None)
 
     @cached_property
     def manifest(self) -> dict:
@@ -139,7 +144,7 @@ class BuildFolder:
         (no rows, in the contract's schema, for a split without files)."""
         frames = [storage.read_frame(location, columns) for location in self.files(config, split)]
         if not frames:
-            empty = pl.from_arrow(OUTPUT_SCHEMAS[config].empty_table())
+            empty = pl.from_arrow(self.schemas[config].empty_table())
             return empty.select(columns) if columns else empty
         return pl.concat(frames)
 
@@ -150,9 +155,9 @@ class BuildFolder:
         file is a leak. `categorical` extras (a few distinct strings) are cast file by file, for keys of
         large builds."""
         def read(config: str, split: str, location: str | None) -> pl.DataFrame:
-            columns = [name for name in extra if name in OUTPUT_SCHEMAS[config].names]
+            columns = [name for name in extra if name in output_schemas()[config].names]
             frame = (storage.read_frame(location, [*_IDS, *columns]) if location is not None
-                     else pl.from_arrow(OUTPUT_SCHEMAS[config].empty_table()))
+                     else pl.from_arrow(output_schemas()[config].empty_table()))
             return frame.select(
                 *_IDS, pl.lit(FILE_SPLITS[config][split]).alias("split"),
                 *(pl.col(name).cast(pl.Categorical) if name in categorical else pl.col(name) for name in columns),

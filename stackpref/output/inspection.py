@@ -6,6 +6,7 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from stackpref.output import storage
+from stackpref.output.bias import MEANINGS, pair_bias
 from stackpref.output.folder import MANIFEST, BuildFolder
 from stackpref.output.leakage import overlap_check
 from stackpref.splits import CONFIGS, FILE_SPLITS
@@ -39,6 +40,7 @@ def summarize(out: str | Path, examples: int = 3) -> dict:
         "sites": sites,
         "margins": {str(m) if m is not None else "unknown": n for m, n in margins.iter_rows()},
         "overlap_check": overlap_check(keys),
+        "bias": pair_bias(folder.location),
         "length_unit": folder.manifest.get("length_unit") if folder.has(MANIFEST) else None,
         "examples": [
             {"question_url": r["question_url"], "margin": r["margin"], "prompt": _snippet(r["prompt"]),
@@ -56,6 +58,19 @@ def _examples(folder: BuildFolder, n: int) -> list[dict]:
         if batch is not None and batch.num_rows:
             return batch.to_pylist()[:n]
     return []
+
+
+def _bias_table(bias: dict, unit: str | None, table_type, escape):
+    """The bias diagnostics (output/bias.py) over all pairs and per site, as the card shows them."""
+    from stackpref.output.card import bias_value
+
+    table = table_type(title=f"bias diagnostics (lengths in {unit or 'the build unit'}; see the card for what each means)")
+    table.add_column("pairs of")
+    for column in ("pairs", *(heading for heading, _ in MEANINGS.values())):
+        table.add_column(column, justify="right")
+    for scope, numbers in [("all", bias["all"]), *bias["sites"].items()]:
+        table.add_row(escape(scope), f"{numbers['pairs']:,}", *(bias_value(numbers[name], name) for name in MEANINGS))
+    return table
 
 
 def print_summary(summary: dict) -> None:
@@ -80,6 +95,7 @@ def print_summary(summary: dict) -> None:
     console.print("[bold]margin histogram[/bold] (chosen pm_score - rejected pm_score)")
     for margin, n in summary["margins"].items():
         console.print(f"  {escape(margin):>7}  {n:>8,}  " + "█" * max(1, round(40 * n / total)), highlight=False)
+    console.print(_bias_table(summary["bias"], summary["length_unit"], Table, escape))
     check = summary["overlap_check"]
     verdict = "[green]passed[/green]" if check["passed"] else "[red]FAILED[/red]"
     console.print(

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 from stackpref.errors import InputError
 from stackpref.output import storage
 from stackpref.output.folder import BuildFolder
-from stackpref.schema import OUTPUT_SCHEMAS
 
 if TYPE_CHECKING:
     from datasets import DatasetDict
@@ -36,7 +35,7 @@ def load(path_or_repo: str | Path, config: str = "pairs") -> "DatasetDict":
             return datasets.load_dataset(
                 "parquet", data_files={split: folder.path(pattern) for split, pattern in patterns.items()}
             )
-        features = datasets.Features.from_arrow_schema(OUTPUT_SCHEMAS[config])
+        features = datasets.Features.from_arrow_schema(folder.schemas[config])
         return datasets.DatasetDict({
             split: datasets.Dataset.from_polars(folder.frame(config, split), features=features, split=split)
             for split in patterns

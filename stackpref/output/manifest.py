@@ -15,8 +15,10 @@ from stackpref.steps.text import NORMALIZATION_VERSION
 
 SCORING = (
     "pm_score = round(log2(1 + score)) (half up), -1 when score < 0, +1 when accepted "
-    "(Askell et al. 2021); score is the dump's net Score (up minus down votes)"
+    "(Askell et al. 2021); score is {score}"
 )
+NET_SCORE = "the dump's net Score (up minus down votes)"
+WINDOW_SCORE = "the up minus down votes of Votes.xml cast in the answer's first {days} days (--score-window)"
 _VERSIONED = ("polars", "pyarrow", "lxml", "html-to-markdown", "xxhash", "py7zr", "transformers", "tokenizers")
 
 
@@ -52,6 +54,15 @@ def _per_licence(written: pl.DataFrame) -> dict:
     return counts
 
 
+def length_balance(funnel: Funnel) -> dict:
+    """What --balance-length kept: the pairs before it (the pairs stage's survivors plus its drops;
+    it is the last pair step) and the share kept."""
+    pairs = funnel.stages.get("pairs")
+    kept = pairs.kept if pairs else 0
+    before = kept + (pairs.dropped.get("length_balance", 0) if pairs else 0)
+    return {"pairs_before": before, "pairs_kept": kept, "kept_share": kept / before if before else None}
+
+
 def split_counts(files: dict) -> dict:
     """`{config: {file split: rows}}` from the manifest's `files` (0 for a split without files)."""
     return {name: {split: sum(f["rows"] for f in files.get(f"{name}/{split}", [])) for split in ("train", "test")}
@@ -70,7 +81,7 @@ def row_counts(written: pl.DataFrame) -> dict:
 
 
 # Options that hold local paths (as given), and `site` entries (PATH=HOST): shown without the machine's folders.
-_PATH_OPTIONS = ("sources", "out", "tmp_dir", "tokenizer")
+_PATH_OPTIONS = ("sources", "out", "tmp_dir", "tokenizer", "chat_template")
 
 
 def shown_path(location, *, folder: bool = False):
@@ -117,8 +128,8 @@ def _shown_input(info: dict) -> dict:
 def shown_config(config: dict) -> dict:
     """The resolved config with its local paths as `shown_path` writes them."""
     config = dict(config)
-    for name in _PATH_OPTIONS:
-        value = config.get(name)
+    for name in (name for name in _PATH_OPTIONS if name in config):
+        value = config[name]
         config[name] = [shown_path(v) for v in value] if isinstance(value, (list, tuple)) else shown_path(value)
     if isinstance(config.get("site"), (list, tuple)):
         config["site"] = site_paths(config["site"], shown_path)
@@ -126,11 +137,12 @@ def shown_config(config: dict) -> dict:
 
 
 def render(*, config: BuildConfig, inputs: list[dict], funnel: Funnel, written: pl.DataFrame, overlap: dict,
-           files: dict, length_unit: str, clusters: dict, boilerplate: dict,
+           files: dict, length_unit: str, clusters: dict, boilerplate: dict, bias: dict,
            skipped_sources: list[dict] = ()) -> dict:
     """`written` has (site, question_id, cluster_id, split, config, margin, license) of every output row.
     `inputs`: the sources the build read; `skipped_sources`: those --on-bad-input skip left out, each
     with its location, site, kind, the reason (the error that stopped its read), bytes and sha256.
+    `bias`: output/bias.pair_bias of the written pairs.
     Every local path is written as `shown_path` writes it: the manifest is published with the data."""
     splits = split_counts(files)
     return {
@@ -138,7 +150,8 @@ def render(*, config: BuildConfig, inputs: list[dict], funnel: Funnel, written: 
         "config": shown_config(config.to_dict()),
         "inputs": [_shown_input(info) for info in inputs],
         "skipped_sources": [_shown_input(info) for info in skipped_sources],
-        "scoring": SCORING,
+        "scoring": SCORING.format(score=WINDOW_SCORE.format(days=config.score_window) if config.score_window
+                                  else NET_SCORE),
         "normalization": NORMALIZATION_VERSION,
         "minhash": MINHASH_VERSION if config.near_dup else None,
         "length_unit": length_unit,
@@ -148,6 +161,8 @@ def render(*, config: BuildConfig, inputs: list[dict], funnel: Funnel, written: 
             **row_counts(written),
             "question_clusters": clusters,
             "answers_shared_across_questions": boilerplate,
+            "pair_bias": bias,
+            "length_balance": length_balance(funnel) if config.balance_length else None,
         },
         "overlap_check": overlap,
         "files": files,

@@ -23,7 +23,7 @@ from stackpref.output import storage
 from stackpref.output.folder import CARD, MANIFEST, BuildFolder
 from stackpref.output.leakage import overlap_check
 from stackpref.output.manifest import row_counts, split_counts
-from stackpref.schema import OUTPUT_SCHEMAS
+from stackpref.schema import output_schemas
 from stackpref.splits import CONFIGS, FILE_SPLITS
 
 
@@ -91,7 +91,7 @@ def _check_parquet_files(folder: BuildFolder, manifest: dict) -> list[BuildFile]
         if not isinstance(entry, dict) or not all(key in entry for key in ("rows", "bytes", "sha256")):
             raise BuildInvalidError(f"{folder.path(MANIFEST)}: the entry of {path} lacks rows, bytes or sha256 "
                                     "(a build by an older stackpref?); rebuild it")
-        rows = _checked_rows(location, OUTPUT_SCHEMAS[config])
+        rows = _checked_rows(location, output_schemas(manifest["config"].get("format"))[config])
         size = storage.size(location)
         if (rows, size) != (entry["rows"], entry["bytes"]):
             raise BuildInvalidError(f"{location}: {rows} rows and {size} bytes, {MANIFEST} says {entry['rows']} and "
@@ -204,7 +204,8 @@ def _check_card(folder: BuildFolder, manifest: dict) -> None:
             if declared != splits:
                 raise BuildInvalidError(f"{path}: dataset_info declares {declared} rows for {config}; "
                                         f"the files hold {splits}")
-            if [feature["name"] for feature in info["features"]] != OUTPUT_SCHEMAS[config].names:
+            columns = output_schemas(manifest["config"].get("format"))[config].names
+            if [feature["name"] for feature in info["features"]] != columns:
                 raise BuildInvalidError(f"{path}: dataset_info features of {config} differ from the files' columns")
     except (KeyError, TypeError, AttributeError) as error:
         raise BuildInvalidError(f"{path}: configs or dataset_info do not have the shape stackpref writes "

@@ -32,6 +32,7 @@ from stackpref.config import BuildConfig
 from stackpref.engines import Engine, default_workers, open_engine
 from stackpref.errors import InputError, StackprefError
 from stackpref.output import card, manifest, preflight, storage
+from stackpref.output.bias import pair_bias
 from stackpref.output.folder import written_keys
 from stackpref.output.leakage import overlap_check
 from stackpref.output.writer import check_target, list_outputs, staging, write_json
@@ -40,17 +41,23 @@ from stackpref.pipeline.meter import LengthMeter, check_tokenizer_name
 from stackpref.pipeline.plan import (
     LATEST_DATES,
     bucket_count,
+    dump_days,
     estimated_buckets,
     newest_dumps,
     route_questions,
     superseded_and_deleted,
+    vote_ranges,
+    vote_summary,
 )
 from stackpref.pipeline.process import ProcessBucket
 from stackpref.pipeline.read import SPILL_COMPRESSION, SpillTask
-from stackpref.pipeline.route import RouteTask
+from stackpref.pipeline.route import JoinVotes, RouteTask
+from stackpref.pipeline.unique_ids import check_unique_ids
 from stackpref.progress import Progress
 from stackpref.sources import SiteOverrides, Source, resolve, resolve_all
+from stackpref.sources.base import beside
 from stackpref.sources.posts_file import PostsXmlSource
+from stackpref.sources.votes import NAME as VOTES_XML
 
 ROUTE_GROUP = 4  # most spill files in one route task (16 MB of input, as a bucket)
 
@@ -120,6 +127,8 @@ def build(config: BuildConfig, *, overwrite: bool = False, progress: bool = Fals
     out = config.out if storage.is_uri(config.out) else Path(config.out)
     check_target(config.out, overwrite)  # refuse before any work is done
     sources, refused = _resolve(config)
+    if config.score_window:
+        _require_votes(sources)
     check_tokenizer_name(config.tokenizer)  # a missing tokenizer folder fails before any work
     _preflight(config, [*sources, *(source for source, _ in refused)])
     funnel = Funnel()
@@ -129,7 +138,7 @@ def build(config: BuildConfig, *, overwrite: bool = False, progress: bool = Fals
             config.out, overwrite, sources=_input_locations(config, sources, refused), tmp_dir=config.tmp_dir) as stage, \
             Progress(enabled=progress) as bar:
         inputs = beside.submit(_describe_all, [*sources, *(source for source, _ in refused)])
-        meter = beside.submit(LengthMeter.load, config.tokenizer, config.trust_remote_code)
+        meter = beside.submit(LengthMeter.for_build, config)
         spill = _spill_folder(config, stage)
         try:
             with open_engine(config.engine, _workers(config, estimated_buckets(sources)), config.ray_address) as engine:
@@ -144,6 +153,8 @@ def build(config: BuildConfig, *, overwrite: bool = False, progress: bool = Fals
                 clusters = _process(routed, stage, buckets, config, meter.spec(), engine, funnel, bar)
                 if config.duplicate_links:
                     clusters["duplicate_links"] = keys["duplicate_links"]
+                if keys["votes"]:
+                    clusters["votes"] = keys["votes"]["summary"]
         finally:
             storage.remove_tree(spill)
         if (why := funnel.why_empty()) is not None:
@@ -158,7 +169,7 @@ def build(config: BuildConfig, *, overwrite: bool = False, progress: bool = Fals
         record = manifest.render(
             config=config, inputs=_dated(_kept_inputs(described[: len(sources)], keys["skipped"]), keys["dates"]),
             funnel=funnel, written=written, overlap=check, files=list_outputs(stage), length_unit=meter.unit,
-            clusters=clusters, boilerplate=keys["boilerplate"],
+            clusters=clusters, boilerplate=keys["boilerplate"], bias=pair_bias(stage),
             skipped_sources=_skipped_entries(skipped, [*described[len(sources):], *(
                 described[i] for i in keys["skipped"])]),
         )
@@ -168,6 +179,14 @@ def build(config: BuildConfig, *, overwrite: bool = False, progress: bool = Fals
             with preflight.writing(storage.join(stage, name)):
                 write(storage.join(stage, name))
     return BuildResult(out=out, manifest=record)
+
+
+def _require_votes(sources: list[Source]) -> None:
+    """--score-window scores answers by the votes of their first days: every input needs them."""
+    for source in sources:
+        if not source.has_votes():
+            raise InputError(f"{source.location}: --score-window needs the site's Votes.xml (beside its Posts.xml or "
+                             "in its .7z), and this input has none; leave --score-window out or add the Votes.xml")
 
 
 def _preflight(config: BuildConfig, sources: list[Source]) -> None:
@@ -277,6 +296,11 @@ class _ReadKeys:
     files: list[tuple[str, str]] = field(default_factory=list)
     links: list[pa.Table] = field(default_factory=list)
     link_counts: Counter = field(default_factory=Counter)
+    votes: list[tuple[str, str, str]] = field(default_factory=list)  # (source, site, spill file) of each votes piece
+    vote_counts: Counter = field(default_factory=Counter)
+    vote_posts: list[int] = field(default_factory=list)  # the least and greatest post id voted on
+    vote_days: dict[str, int | None] = field(default_factory=dict)  # source with votes -> its latest vote day
+    id_spans: list[tuple[int, int, str]] = field(default_factory=list)  # each posts piece's (lowest, highest id, file)
     skipped: Counter = field(default_factory=Counter)
     read: int = 0
     text_bytes: int = 0
@@ -286,6 +310,12 @@ class _ReadKeys:
         if result["kind"] == "links":
             self.links.append(result["links"])
             self.link_counts.update(result["counts"])
+            return
+        if result["kind"] == "votes":
+            self.vote_counts.update({**result["counts"], "partials": result["partials"]})
+            low, high = result["posts"]
+            if low is not None:
+                self.vote_posts = [min([low, *self.vote_posts[:1]]), max([high, *self.vote_posts[1:]])]
             return
         self.read += result["rows"]
         self.text_bytes += result["text_bytes"]
@@ -297,6 +327,8 @@ class _ReadKeys:
             self.answers.append(result["answers"])
         if "posts" in result:
             self.posts.append(result["posts"])
+        if "id_span" in result:
+            self.id_spans.append(result["id_span"])
 
     def merge(self, other: "_ReadKeys") -> None:
         """Another source's keys, once it was read whole."""
@@ -305,6 +337,11 @@ class _ReadKeys:
         for name in ("questions", "answers", "posts", "files", "links"):
             getattr(self, name).extend(getattr(other, name))
         self.link_counts.update(other.link_counts)
+        self.votes.extend(other.votes)
+        self.vote_counts.update(other.vote_counts)
+        ends = [*self.vote_posts, *other.vote_posts]
+        self.vote_posts = [min(ends), max(ends)] if ends else []
+        self.vote_days.update(other.vote_days)
         self.skipped.update(other.skipped)
         self.read += other.read
         self.text_bytes += other.text_bytes
@@ -313,7 +350,8 @@ class _ReadKeys:
 def _read(sources: list[Source], spill: str, config: BuildConfig, engine: Engine, funnel: Funnel,
           bar: Progress) -> dict:
     """Pass 1. Returns the keys: per-source (first, last) post dates, question keys, post ids of
-    multi-dump sites, the spill files, the boilerplate-answer counts, and (with --on-bad-input
+    multi-dump sites, the spill files, the boilerplate-answer counts, the votes (their spill files,
+    counts, post-id span and latest days; None without any Votes.xml), and (with --on-bad-input
     skip) the sources left out, by index, with the reason: one that failed to parse is dropped
     whole (its keys never reach the plan, its spill files are removed) and the read goes on."""
     params = config.minhash_params() if config.near_dup else None
@@ -323,14 +361,17 @@ def _read(sources: list[Source], spill: str, config: BuildConfig, engine: Engine
 
     sizes: deque[int] = deque()  # input bytes of each task in flight, for the progress display
 
-    def tasks(index: int, source: Source, files: list[tuple[str, str]]):
+    def tasks(index: int, source: Source, own: _ReadKeys):
         pieces = source.pieces()
         if config.duplicate_links:
             pieces = itertools.chain(source.companions(), pieces)
-        for number, piece in enumerate(pieces):
+        for number, piece in enumerate(itertools.chain(pieces, source.votes())):  # votes last: posts keep their names
             path = storage.join(spill, "read", f"{index:04d}-{number:06d}.parquet")
-            if piece.kind != "links":
-                files.append((piece.kind, path))
+            if piece.kind == "votes":
+                own.votes.append((source.location, source.site, path))
+                own.vote_days.setdefault(source.location, None)
+            elif piece.kind != "links":
+                own.files.append((piece.kind, path))
             sizes.append(_piece_bytes(piece))
             yield SpillTask(piece, path, params, source.site in versioned)
 
@@ -338,13 +379,16 @@ def _read(sources: list[Source], spill: str, config: BuildConfig, engine: Engine
         bar.step(f"read {source.site} ({storage.name(source.location)})", total_bytes=_known_size(source))
         sizes.clear()
         own = _ReadKeys()
-        pending = tasks(index, source, own.files)
+        pending = tasks(index, source, own)
         try:
             for result in engine.imap(pending):
                 own.add(result)
                 nbytes = sizes.popleft() if sizes else 0
                 if result["kind"] != "links":
-                    bar.advance(result["rows"], nbytes=nbytes)
+                    bar.advance(result.get("rows", 0), nbytes=nbytes)
+                if result["kind"] == "votes" and result["last_day"] is not None:
+                    own.vote_days[source.location] = max(own.vote_days[source.location] or 0, result["last_day"])
+            check_unique_ids(own.id_spans, source.location, source.posts_chunks)
         except InputError as error:
             if config.on_bad_input != "skip":
                 raise
@@ -367,6 +411,8 @@ def _read(sources: list[Source], spill: str, config: BuildConfig, engine: Engine
         "links": pl.from_arrow(pa.concat_tables(keys.links)) if keys.links else None,
         "text_bytes": keys.text_bytes,
         "link_counts": dict(keys.link_counts),
+        "votes": {"files": keys.votes, "counts": dict(keys.vote_counts), "posts": keys.vote_posts,
+                  "days": keys.vote_days} if keys.votes else None,
         "skipped": left_out,
     }
 
@@ -380,11 +426,13 @@ def _piece_bytes(piece) -> int:
 
 
 def _known_size(source: Source) -> int | None:
-    """The bytes the read of `source` will go through, where known without reading it (a Posts.xml)."""
+    """The bytes the read of `source` will go through, where known without reading it (a Posts.xml
+    and the Votes.xml beside it)."""
     if not isinstance(source, PostsXmlSource):
         return None
     try:
-        return storage.size(source.location)
+        found = beside(source.location, VOTES_XML)
+        return storage.size(source.location) + (storage.size(found) if found else 0)
     except (OSError, ValueError):
         return None
 
@@ -466,6 +514,9 @@ def _route(keys: dict, sources: list[Source], spill: str, buckets: int, config: 
     read_links = keys["link_counts"]
     keys["duplicate_links"] = {"links_read": read_links.get("links_read", 0), "unreadable": read_links.get(
         "links_unreadable", 0), "duplicate_links": read_links.get("duplicate_links", 0), "resolved": 0, "not_in_build": 0}
+    votes = keys["votes"]
+    if votes:
+        votes["summary"] = vote_summary(votes["counts"], config.score_window)
     if keys["questions"] is None:
         return routed
     route, link_stats = route_questions(keys["questions"], newest, buckets,
@@ -475,12 +526,42 @@ def _route(keys: dict, sources: list[Source], spill: str, buckets: int, config: 
     storage.write_frame(route, route_path, SPILL_COMPRESSION)
     bar.step("route rows to buckets")
     orphans = 0
-    tasks = (RouteTask(kind, paths, route_path, newest, routed) for kind, paths in _route_groups(keys["files"], engine.workers))
+    index = storage.join(spill, "answer_index") if votes else None
+    voted = frozenset(votes["days"]) if votes else frozenset()
+    tasks = (RouteTask(kind, paths, route_path, newest, routed, index if kind == "posts" else None, voted)
+             for kind, paths in _route_groups(keys["files"], engine.workers))
     for result in engine.imap(tasks):
         orphans += result["orphan_answer"]
         bar.advance(1, unit="tasks")
     funnel.record("answers", "answers", orphans, 0, orphan_answer=orphans)
+    if votes:
+        _join_votes(votes, [s for s in sources if s.location in voted], keys["dates"], newest, index, routed,
+                    config, engine, bar)
     return routed
+
+
+def _join_votes(votes: dict, voted: list[Source], dates: dict, newest: dict[str, str], index: str, routed: str,
+                config: BuildConfig, engine: Engine, bar: Progress) -> None:
+    """Pass 2 for the votes: each post-id range's partials summed for the answers routed, into their
+    buckets (route.JoinVotes); the counts go to `votes["summary"]`."""
+    bar.step("sum votes per answer")
+    indexed = storage.files(index, suffix=".parquet")
+    if not indexed:
+        return
+    days = dump_days(voted, newest, dates, votes["days"])
+    current = [(site, path) for source, site, path in votes["files"] if newest.get(site, source) == source]
+    if not current:  # only an older dump of a site came with its votes
+        return
+    tasks = (JoinVotes(number, low, high, current, indexed, config.score_window, days, routed)
+             for number, (low, high) in enumerate(vote_ranges(votes["posts"], votes["counts"].get("partials", 0))))
+    summary = votes["summary"]
+    for result in engine.imap(tasks):
+        for name in ("on_answers", "answers", "net_not_score"):
+            summary[name] += result[name]
+        if config.score_window:
+            summary["in_window"] += result["in_window"]
+        bar.advance(1, unit="tasks")
+    summary["not_on_answers"] = summary["up_down_votes"] - summary["on_answers"]
 
 
 def _route_groups(files: list[tuple[str, str]], workers: int) -> list[tuple[str, list[str]]]:

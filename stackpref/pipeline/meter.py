@@ -7,6 +7,7 @@ mid-sentence, and a cut prompt pairs an answer with a question it does not answe
 import os
 import socket
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -15,22 +16,56 @@ from stackpref.errors import ConfigError, MissingDependencyError
 TOKENIZE_BATCH = 2048
 
 
+@dataclass(frozen=True)
+class ChatFormat:
+    """The chat template as TRL applies it to a conversational row: the prompt rendered with the
+    generation prompt, prompt + response without, each encoded without special tokens (the template
+    writes them), special tokens' strings (bos_token, eos_token, ...) passed to the template as
+    transformers passes them.
+
+    Rendering goes through transformers' own `render_jinja_template` (its sandboxed jinja2
+    environment, filters and `{% generation %}` tag), not a copy of it: a copy that drifts by one
+    whitespace rule would count other tokens than the trainer sees. Importing it takes about 0.6 s
+    per worker process and no torch (benchmarks/README.md has the cost of a build)."""
+
+    template: str
+    special_tokens: tuple[tuple[str, str], ...]
+    system_message: str | None = None
+
+    def prompt(self, question: str) -> list[dict]:
+        system = [] if self.system_message is None else [{"role": "system", "content": self.system_message}]
+        return [*system, {"role": "user", "content": question}]
+
+    def render(self, messages: list[dict], add_generation_prompt: bool) -> str:
+        from transformers.utils.chat_template_utils import render_jinja_template
+
+        rendered, _ = render_jinja_template(conversations=[messages], chat_template=self.template,
+                                            add_generation_prompt=add_generation_prompt,
+                                            **dict(self.special_tokens))
+        return rendered[0]
+
+
 class LengthMeter:
-    """`measure(texts, prompt=...)` -> lengths. With a tokenizer, prompts count their special tokens
-    (e.g. BOS) and responses do not; the filter adds one for the EOS the trainers append.
+    """`measure(texts, prompt=...)` and `measure_responses(prompts, responses, prompt_lengths)` -> lengths. With a
+    tokenizer, prompts count their special tokens (e.g. BOS) and responses do not; the filter adds
+    `eos_tokens` for the EOS the trainers append to a standard row. With a `ChatFormat`
+    (conversational), a prompt is the question rendered as TRL renders it, and a response counts the
+    tokens prompt + response adds to the prompt: their sum is exactly TRL's sequence, EOS included.
 
     Only the main process loads the tokenizer through transformers (`LengthMeter.load`); workers get
     `spec()`, the backend's serialized form as transformers configured it, and rebuild it with
     `tokenizers` alone (`from_spec`): the same counts, without importing transformers (and with it
-    torch, when installed) in every process.
+    torch, when installed) in every process; a chat format imports only transformers' template
+    renderer (no torch).
     """
 
-    def __init__(self, backend=None, eos_tokens: int = 0):
+    def __init__(self, backend=None, eos_tokens: int = 0, chat: ChatFormat | None = None):
         if backend is not None:  # a tokenizer.json saved with either set would cap or inflate the counts
             backend.no_truncation()
             backend.no_padding()
         self.backend = backend
         self.eos_tokens = eos_tokens
+        self.chat = chat
         self.unit = "tokens" if backend is not None else "characters"
 
     @classmethod
@@ -40,29 +75,59 @@ class LengthMeter:
         loaded = _load_tokenizer(tokenizer, trust_remote_code)
         return cls(loaded.backend_tokenizer, 1 if loaded.eos_token else 0)
 
-    def spec(self) -> tuple[str, int] | None:
-        """What a worker needs to count the same tokens: (backend JSON, EOS tokens), or None."""
-        return None if self.backend is None else (self.backend.to_str(), self.eos_tokens)
+    @classmethod
+    def for_build(cls, config) -> "LengthMeter":
+        """The meter of a build (`BuildConfig`): `load`, with the chat template for conversational output."""
+        if config.format != "conversational" or not config.tokenizer:
+            return cls.load(config.tokenizer, config.trust_remote_code)
+        loaded = _load_tokenizer(config.tokenizer, config.trust_remote_code)
+        template = (Path(config.chat_template).expanduser().read_text(encoding="utf-8") if config.chat_template
+                    else loaded.chat_template)
+        if not isinstance(template, str) or not template:
+            raise ConfigError(f"--tokenizer {config.tokenizer!r} has no chat template (a base model's tokenizer?), so "
+                              "conversational lengths cannot be counted as TRL will: pass --chat-template FILE, or "
+                              "build with --format standard")
+        chat = ChatFormat(template, tuple(sorted(loaded.special_tokens_map.items())), config.system_message)
+        return cls(loaded.backend_tokenizer, 0, chat)
+
+    def spec(self) -> tuple | None:
+        """What a worker needs to count the same tokens: (backend JSON, EOS tokens, chat format), or None."""
+        return None if self.backend is None else (self.backend.to_str(), self.eos_tokens, self.chat)
 
     @classmethod
-    def from_spec(cls, spec: tuple[str, int] | None) -> "LengthMeter":
+    def from_spec(cls, spec: tuple | None) -> "LengthMeter":
         if spec is None:
             return cls()
         from tokenizers import Tokenizer
 
-        return cls(Tokenizer.from_str(spec[0]), spec[1])
+        return cls(Tokenizer.from_str(spec[0]), *spec[1:])
 
     def measure(self, texts: list[str], prompt: bool) -> list[int]:
-        """Lengths of `texts`; each distinct text is tokenized once, by the Rust batch encoder
-        (on every core, unless a worker pool already uses them: see engines/local.py), without
-        transformers' per-text Python wrapping."""
+        """Lengths of `texts` (with a chat format, prompts are questions: rendered, then counted)."""
+        if self.chat is not None and prompt:
+            rendered = {q: self.chat.render(self.chat.prompt(q), add_generation_prompt=True) for q in dict.fromkeys(texts)}
+            return self._count([rendered[q] for q in texts], special=False)
+        return self._count(texts, special=prompt)
+
+    def measure_responses(self, prompts: list[str], responses: list[str], prompt_lengths: list[int]) -> list[int]:
+        """Lengths of `responses` after their prompts (of `prompt_lengths`, from `measure`): alone, or
+        (chat format) what the assistant turn adds to the rendered prompt."""
+        if self.chat is None or self.backend is None:
+            return self.measure(responses, prompt=False)
+        whole = [self.chat.render([*self.chat.prompt(p), {"role": "assistant", "content": r}], add_generation_prompt=False)
+                 for p, r in zip(prompts, responses)]
+        return [n - m for n, m in zip(self._count(whole, special=False), prompt_lengths)]
+
+    def _count(self, texts: list[str], special: bool) -> list[int]:
+        """Each distinct text tokenized once, by the Rust batch encoder (on every core, unless a worker
+        pool already uses them: see engines/local.py), without transformers' per-text Python wrapping."""
         if self.backend is None:
             return [len(t) for t in texts]
         distinct = list(dict.fromkeys(texts))
         lengths: dict[str, int] = {}
         for start in range(0, len(distinct), TOKENIZE_BATCH):
             chunk = distinct[start : start + TOKENIZE_BATCH]
-            for text, encoding in zip(chunk, self.backend.encode_batch(chunk, add_special_tokens=prompt)):
+            for text, encoding in zip(chunk, self.backend.encode_batch(chunk, add_special_tokens=special)):
                 lengths[text] = len(encoding.ids)
         return [lengths[t] for t in texts]
 

@@ -2,6 +2,7 @@
 which dump of a site is newest, which questions a site's duplicate links join, and which bucket
 each question's cluster goes to."""
 
+import datetime
 import math
 
 import numpy as np
@@ -17,6 +18,7 @@ BUCKET_TEXT_BYTES = 10 << 20
 BUCKET_ROWS = 50_000  # and at most about this many rows (posts, or given pairs) per bucket
 # How many of a dump's latest post dates order its versions (see dump_date_key); pass 1 keeps that many.
 LATEST_DATES = 100
+EPOCH = datetime.date(1970, 1, 1)  # days of votes and answers are counted from it
 
 
 def estimated_buckets(sources: list[Source]) -> int:
@@ -68,6 +70,49 @@ def superseded_and_deleted(posts: pl.DataFrame, newest: dict[str, str]) -> tuple
     older = posts.filter(~is_current(newest))
     again = older.join(kept, on=["site", "post_id"], how="semi").height
     return again, older.height - again
+
+
+# Vote partials (post, day) summed by one pass-2 task: bounds its memory (about 50 bytes a partial
+# with its site, so ~100 MB, plus the answers of its post-id range).
+JOIN_PARTIALS = 2_000_000
+
+
+def vote_ranges(posts: list[int], partials: int) -> list[tuple[int | None, int | None]]:
+    """Post-id ranges [low, high) that split the votes' `partials` (over the ids `posts`: least,
+    greatest) into about JOIN_PARTIALS each, the ends open so that every answer falls in one: a
+    function of the votes read only, like the buckets."""
+    count = max(1, math.ceil(partials / JOIN_PARTIALS)) if posts else 1
+    if count == 1:
+        return [(None, None)]
+    width = math.ceil((posts[1] - posts[0] + 1) / count)
+    cuts = [posts[0] + width * i for i in range(1, count)]
+    return list(zip([None, *cuts], [*cuts, None]))
+
+
+def dump_days(sources: list[Source], newest: dict[str, str], dates: dict, vote_days: dict[str, int | None]) -> dict[str, int]:
+    """Site -> the day its current dump was made, as days since 1970-01-01: its latest post or vote
+    (`dates`: source -> (first, latest post dates); `vote_days`: source -> latest vote day)."""
+    days = {}
+    for source in sources:
+        if newest.get(source.site, source.location) != source.location:
+            continue
+        latest = max(dates.get(source.location, (None, []))[1] or [], default=None)
+        post_day = (datetime.date.fromisoformat(latest[:10]) - EPOCH).days if latest else None
+        days[source.site] = max((day for day in (post_day, vote_days.get(source.location)) if day is not None),
+                                default=None)
+    return days
+
+
+def vote_summary(counts: dict, window: int | None) -> dict:
+    """The manifest's vote counts before pass 2 adds what reached the build's answers."""
+    summary = {"votes_read": counts.get("votes_read", 0), "unreadable": counts.get("votes_unreadable", 0),
+               "up_votes": counts.get("up_votes", 0), "down_votes": counts.get("down_votes", 0),
+               "other_votes": counts.get("other_votes", 0)}
+    summary["up_down_votes"] = summary["up_votes"] + summary["down_votes"]
+    summary.update(on_answers=0, not_on_answers=summary["up_down_votes"], answers=0, net_not_score=0)
+    if window:
+        summary.update(window_days=window, in_window=0)
+    return summary
 
 
 def duplicate_link_pairs(questions: pl.DataFrame, links: pl.DataFrame | None) -> tuple[np.ndarray, dict]:

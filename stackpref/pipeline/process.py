@@ -17,18 +17,19 @@ from stackpref.output.writer import write_table
 from stackpref.pipeline.funnel import Funnel
 from stackpref.pipeline.meter import LengthMeter
 from stackpref.pipeline.runner import Step, run_steps
-from stackpref.schema import ANSWER, OUTPUT_SCHEMAS, QUESTION, ROUTED_POSTS
+from stackpref.schema import ANSWER, QUESTION, ROUTED_POSTS, output_schemas
 from stackpref.splits import FILE_SPLITS
 from stackpref.steps.answers import attach_answers, drop_empty_answers
 from stackpref.steps.bucket import Bucket, Context
 from stackpref.steps.clusters import cluster_questions, keep_one_per_cluster
 from stackpref.steps.dedup import dedup_exact_answers, dedup_near_answers, drop_duplicate_pairs, hash_column
-from stackpref.steps.formats import OUTPUTS
+from stackpref.steps.fairness import balance_length, keep_fair_pairs
+from stackpref.steps.formats import OUTPUTS, as_messages
 from stackpref.steps.length import filter_long_answers
 from stackpref.steps.outcome import keep_questions_with_rows
 from stackpref.steps.pairing import cap_pairs, pair_as_given, pair_at_margin
-from stackpref.steps.prompts import drop_unusable_questions, make_prompts, split_template
-from stackpref.steps.scoring import score_answers
+from stackpref.steps.prompts import drop_unusable_questions, make_prompts, template_parts
+from stackpref.steps.scoring import attach_votes, drop_young_answers, score_answers
 from stackpref.steps.sft import sft_rows
 from stackpref.steps.splits import split_by_cluster
 
@@ -42,7 +43,7 @@ _meter = LengthMeter()
 _meter_spec: tuple | None = None
 
 
-def length_meter(spec: tuple[str, int] | None) -> LengthMeter:
+def length_meter(spec: tuple | None) -> LengthMeter:
     """This process's length meter for `spec` (`LengthMeter.spec()`), rebuilt only when it changes:
     a worker handles many buckets with one tokenizer."""
     global _meter, _meter_spec
@@ -73,7 +74,7 @@ def _questions_and_answers(posts: pl.DataFrame | None, given: pl.DataFrame | Non
         frames_a.append(answers.select(
             "site", pl.col("post_id").alias("answer_id"), pl.col("parent_id").alias("question_id"), "score",
             "pm_score", "accepted", pl.col("text").alias("body"), pl.col("text_hash").alias("answer_hash"),
-            _AUTHOR.alias("author"), "license", from_given=pl.lit(False),
+            _AUTHOR.alias("author"), "license", "creation_date", from_given=pl.lit(False),
         ))
     if given is not None:
         g_questions, g_answers, candidates = _given_pairs_tables(given)
@@ -104,7 +105,7 @@ def _given_pairs_tables(given: pl.DataFrame):
         pl.col("body").first(), pl.col("win").sum().cast(pl.Int64).alias("rank")
     ).with_columns(answer_hash=pl.col("answer_id"), accepted=pl.lit(False), license=pl.lit("CC BY-SA 4.0"),
                    from_given=pl.lit(True), score=pl.lit(None, dtype=pl.Int64), pm_score=pl.lit(None, dtype=pl.Int64),
-                   author=pl.lit(None, dtype=pl.String))
+                   author=pl.lit(None, dtype=pl.String), creation_date=pl.lit(None, dtype=pl.String))
     candidates = given.select(
         "site", "question_id", chosen_answer_id="chosen_id", rejected_answer_id="rejected_id"
     ).unique(maintain_order=True)
@@ -118,6 +119,7 @@ STEPS = [
     Step("questions", drop_unusable_questions),
     Step("answers", attach_answers),
     Step("answers", drop_empty_answers),
+    Step("answers", drop_young_answers),  # --score-window: answers whose window had not ended
     Step("answers", score_answers),
     Step("answers", dedup_exact_answers),
     Step("answers", dedup_near_answers),
@@ -127,8 +129,10 @@ STEPS = [
     Step("sft", sft_rows, makes=True),
     Step("pairs", pair_at_margin, makes=True),
     Step("pairs", pair_as_given, makes=True),  # the ready-made pairs of a stack-exchange-paired table
+    Step("pairs", keep_fair_pairs),  # --pairing later-wins, --min-score-ratio: before the cap picks
     Step("pairs", cap_pairs),
     Step("pairs", drop_duplicate_pairs),
+    Step("pairs", balance_length),  # --balance-length: last, so nothing after it unbalances the pairs
     Step("questions", keep_questions_with_rows),
 ]
 
@@ -143,16 +147,18 @@ class ProcessBucket:
     stage: str
     total: int
     config: BuildConfig
-    meter: tuple[str, int] | None
+    meter: tuple | None
 
     def run(self) -> dict:
         meter = length_meter(self.meter)
-        prefix, suffix, response_prefix = split_template(self.config.prompt_template, self.config.token_boundary)
+        prefix, suffix, response_prefix = template_parts(self.config)
         context = Context(self.config, meter, prefix, suffix, response_prefix)
         funnel = Funnel()
         bucket = run_steps(_load(self.folder), context, STEPS, funnel)
         for config_name, rows in (("pairs", bucket.pairs), ("sft", bucket.sft)):
             table = OUTPUTS[config_name](rows)
+            if self.config.format == "conversational":
+                table = as_messages(table, config_name, self.config.system_message)
             for file_split, question_split in FILE_SPLITS[config_name].items():
                 shard = table.filter(pl.col("split") == question_split)
                 if shard.height == 0:  # datasets cannot load a 0-row Parquet file: no shard (gaps in -NNNNN are fine)
@@ -160,7 +166,7 @@ class ProcessBucket:
                 name = f"{file_split}-{self.bucket:05d}-of-{self.total:05d}.parquet"
                 location = storage.join(self.stage, "data", config_name, name)
                 with writing(location):
-                    write_table(shard, location, OUTPUT_SCHEMAS[config_name])
+                    write_table(shard, location, output_schemas(self.config.format)[config_name])
         return {"funnel": funnel.to_dict(), "clusters": bucket.stats}
 
 
@@ -170,4 +176,4 @@ def _load(folder: str) -> Bucket:
     if posts is None and given is None:
         posts = pl.from_arrow(ROUTED_POSTS.empty_table())
     questions, answers, candidates = _questions_and_answers(posts, given)
-    return Bucket(questions=questions, answers=answers, given=candidates)
+    return Bucket(questions=questions, answers=attach_votes(answers, _read(folder, "votes")), given=candidates)

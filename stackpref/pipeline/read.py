@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from stackpref.output import storage
 from stackpref.output.preflight import writing
@@ -53,6 +54,8 @@ def spill_batch(kind: str, batch: pa.RecordBatch | pa.Table, always_html: bool, 
         }
         if track_posts:
             keys["posts"] = frame.select("site", "post_id", "source")
+        if frame.height:  # pieces whose spans overlap are checked for a post they share (unique_ids.py)
+            keys["id_span"] = (frame["post_id"].min(), frame["post_id"].max(), path)
     else:
         frame = frame.with_columns(
             pl.Series("question", to_markdown(frame["question"].to_list(), always_html)),
@@ -75,13 +78,29 @@ def spill_batch(kind: str, batch: pa.RecordBatch | pa.Table, always_html: bool, 
     texts = ["text"] if kind == "posts" else ["text", "chosen", "rejected"]
     text_bytes = sum(int(frame[name].str.len_bytes().sum() or 0) for name in texts)
     return {"kind": kind, "rows": frame.height, "text_bytes": text_bytes, "dates": dates,
-            **{k: v.to_arrow() for k, v in keys.items()}}
+            **{k: v.to_arrow() if isinstance(v, pl.DataFrame) else v for k, v in keys.items()}}
+
+
+# Rows per row group of a votes spill file, which is sorted by post: pass 2 reads one post-id range
+# of every such file, and the row groups' min/max let it skip the rest (see route.JoinVotes).
+VOTES_ROW_GROUP = 16_384
+
+
+def spill_votes(partials: pa.Table, counts: dict, path: str) -> dict:
+    """Pass 1 for a piece of Votes.xml: its partial sums (sources/votes.py PARTIALS, sorted by post)
+    to `path`, written even when empty (pass 2 reads every votes file); returns the counts, how many
+    partials, their post-id span and the latest vote day."""
+    with writing(path):
+        storage.write_parquet(partials, path, compression=SPILL_COMPRESSION, row_group_size=VOTES_ROW_GROUP)
+    ids, days = partials["post_id"], partials["day"]
+    return {"kind": "votes", "counts": counts, "partials": partials.num_rows,
+            "posts": (pc.min(ids).as_py(), pc.max(ids).as_py()), "last_day": pc.max(days).as_py()}
 
 
 @dataclass(frozen=True)
 class SpillTask:
     """Read one piece of a source and spill it to `path` (a piece of duplicate links comes back
-    whole instead); `track_posts`: the site is given in several dumps, so post ids come back to
+    whole instead, a piece of votes is spilled as partial sums); `track_posts`: the site is given in several dumps, so post ids come back to
     count what a newer dump superseded or deleted."""
 
     piece: Piece
@@ -93,5 +112,7 @@ class SpillTask:
         kind, table, counts = self.piece.read()
         if kind == "links":  # a site's duplicate links: small, kept by the build itself, never spilled
             return {"kind": kind, "links": table, "counts": counts}
+        if kind == "votes":
+            return spill_votes(table, counts, self.path)
         return {**spill_batch(kind, table, self.piece.html, self.path, self.params, self.track_posts),
                 "skipped": counts}

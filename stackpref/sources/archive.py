@@ -19,7 +19,7 @@ from py7zr.io import Py7zIO, WriterFactory
 
 from stackpref.errors import InputError
 from stackpref.output import storage
-from stackpref.sources import post_links
+from stackpref.sources import post_links, votes
 from stackpref.sources.base import Source
 from stackpref.sources.posts_file import PostsFragment
 from stackpref.sources.posts_xml import split_rows
@@ -174,6 +174,19 @@ class ArchiveSource(Source):
     def companions(self) -> Iterator["PostLinksMember"]:
         if member := find_member(self.location, post_links.NAME):
             yield PostLinksMember(self.location, member, self.site)
+
+    def posts_chunks(self) -> Iterator[bytes]:
+        return iter_member_chunks(self.location, find_posts_member(self.location))
+
+    def has_votes(self) -> bool:
+        return find_member(self.location, votes.NAME) is not None
+
+    def votes(self) -> Iterator[votes.VotesFragment]:
+        """The Votes.xml member, decompressed here as a stream and cut into fragments of whole rows."""
+        if member := find_member(self.location, votes.NAME):
+            label = f"{self.location}:{member}"
+            for fragment, line in split_rows(iter_member_chunks(self.location, member), label, votes.ROOT):
+                yield votes.VotesFragment(fragment, line, label)
 
 
 @dataclass(frozen=True)

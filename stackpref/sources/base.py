@@ -18,9 +18,9 @@ CHUNK_BYTES = 1 << 20
 
 
 class Piece(Protocol):
-    """One unit of reading: `read()` -> (kind: 'posts', 'pairs' or 'links', table, counts)."""
+    """One unit of reading: `read()` -> (kind: 'posts', 'pairs', 'links' or 'votes', table, counts)."""
 
-    kind: str  # 'posts' (POSTS rows), 'pairs' (GIVEN_PAIRS rows) or 'links' (a dump's duplicate links)
+    kind: str  # 'posts' (POSTS rows), 'pairs' (GIVEN_PAIRS rows), 'links' (a dump's duplicate links), 'votes' (PARTIALS)
     html: bool  # bodies are HTML for sure (a dump), else converted only when they look like it
 
     def read(self) -> tuple[str, pa.Table, dict[str, int]]: ...
@@ -67,3 +67,22 @@ class Source:
     def companions(self) -> Iterator[Piece]:
         """Pieces of the dump's companion files (a site's duplicate links), read beside its posts."""
         return iter(())
+
+    def posts_chunks(self) -> Iterator[bytes] | None:
+        """The source's Posts.xml bytes read again, to find the lines of a bad row (None: not a dump)."""
+        return None
+
+    def has_votes(self) -> bool:
+        """Whether the dump comes with its Votes.xml (beside its Posts.xml, or in its .7z)."""
+        return False
+
+    def votes(self) -> Iterator[Piece]:
+        """The pieces of the dump's Votes.xml (see sources/votes.py), read after its posts."""
+        return iter(())
+
+
+def beside(posts_location: str, lower_name: str) -> str | None:
+    """The file named `lower_name` (in any letter case) in the folder of a Posts.xml, if there is one."""
+    folder = storage.parent(posts_location)
+    return next((loc for loc, what in storage.children(folder)
+                 if what == "file" and storage.name(loc).lower() == lower_name), None)

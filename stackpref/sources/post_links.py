@@ -14,7 +14,7 @@ import pyarrow as pa
 from lxml import etree
 
 from stackpref.errors import InputError
-from stackpref.output import storage
+from stackpref.sources import base
 from stackpref.sources.base import file_chunks
 from stackpref.sources.posts_xml import _guard_prolog
 
@@ -75,6 +75,4 @@ class PostLinksFile:
 
 def beside(posts_location: str) -> str | None:
     """The PostLinks.xml in the folder of a Posts.xml, if there is one (any letter case)."""
-    folder = storage.parent(posts_location)
-    return next((loc for loc, what in storage.children(folder)
-                 if what == "file" and storage.name(loc).lower() == NAME), None)
+    return base.beside(posts_location, NAME)

@@ -10,8 +10,8 @@ import pyarrow as pa
 
 from stackpref.output import storage
 from stackpref.schema import POSTS
-from stackpref.sources import post_links
-from stackpref.sources.base import Source
+from stackpref.sources import post_links, votes
+from stackpref.sources.base import Source, beside, file_chunks
 from stackpref.sources.posts_xml import byte_ranges, parse_rows, range_rows
 from stackpref.sources.sites import SiteOverrides, dump_host, file_head
 
@@ -81,10 +81,22 @@ class PostsXmlSource(Source):
     def describe(self) -> dict:
         """The Posts.xml, and each companion file beside it that the build may read."""
         info = super().describe()
-        if links := post_links.beside(self.location):
-            info["companions"] = [{"location": links, "bytes": storage.size(links), "sha256": storage.sha256(links)}]
+        found = [loc for loc in (post_links.beside(self.location), beside(self.location, votes.NAME)) if loc]
+        if found:
+            info["companions"] = [{"location": loc, "bytes": storage.size(loc), "sha256": storage.sha256(loc)}
+                                  for loc in found]
         return info
 
     def companions(self) -> Iterator[post_links.PostLinksFile]:
         if links := post_links.beside(self.location):
             yield post_links.PostLinksFile(links, self.site)
+
+    def posts_chunks(self) -> Iterator[bytes]:
+        return file_chunks(self.location)
+
+    def has_votes(self) -> bool:
+        return beside(self.location, votes.NAME) is not None
+
+    def votes(self) -> Iterator[votes.VotesRange]:
+        if found := beside(self.location, votes.NAME):
+            yield from votes.ranges(found)

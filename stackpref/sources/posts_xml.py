@@ -192,9 +192,9 @@ class _Columns:
         return batch
 
 
-def _root_start(buffer: bytes, label: str, at_end: bool = False) -> int:
-    """Offset just past the `<posts>` start tag, or -1 while the buffer does not hold it all yet;
-    refuses any other root, and (at the end of the input) a stream without one."""
+def _root_start(buffer: bytes, label: str, at_end: bool = False, root: str = "posts") -> int:
+    """Offset just past the `<posts>` (`root`) start tag, or -1 while the buffer does not hold it all
+    yet; refuses any other root, and (at the end of the input) a stream without one."""
     match = _FIRST_TAG.search(buffer)
     end = buffer.find(b">", match.start()) if match else -1
     if end < 0:
@@ -202,20 +202,25 @@ def _root_start(buffer: bytes, label: str, at_end: bool = False) -> int:
             return -1
         body = re.sub(rb"^(\xef\xbb\xbf)?\s*(<\?.*?\?>)?\s*", b"", buffer, flags=re.DOTALL)
         line = buffer[: len(buffer) - len(body)].count(b"\n") + 1
-        raise InputError(f"{label}: line {line}: not well-formed XML (no <posts> element; is this Posts.xml?)")
+        raise InputError(f"{label}: line {line}: not well-formed XML (no <{root}> element; is this {_file(root)}?)")
     name = re.match(rb"<([A-Za-z_][\w.:-]*)", buffer[match.start():]).group(1).decode("utf-8", "replace")
-    if name != "posts":
-        raise InputError(f"{label}: the root element is <{name}>, expected <posts> (is this Posts.xml?)")
+    if name != root:
+        raise InputError(f"{label}: the root element is <{name}>, expected <{root}> (is this {_file(root)}?)")
     return end + 1
 
 
-def split_rows(chunks: Iterable[bytes], label: str) -> Iterator[tuple[bytes, int]]:
+def _file(root: str) -> str:
+    """The dump file whose root element is `root`: posts -> Posts.xml, votes -> Votes.xml."""
+    return f"{root.capitalize()}.xml"
+
+
+def split_rows(chunks: Iterable[bytes], label: str, root: str = "posts") -> Iterator[tuple[bytes, int]]:
     """Cut a Posts.xml byte stream into fragments of whole `<row>` elements (about FRAGMENT_BYTES
     each), with the line each starts on, so workers can parse them in parallel. Checks here what
     needs the whole stream: the prolog (no DTD), the root (`<posts>`) and the end (`</posts>`).
-    A row never holds a raw `<`, so `<row` always starts an element."""
+    A row never holds a raw `<`, so `<row` always starts an element. `root`: votes for a Votes.xml."""
     stream = _guard_prolog(iter(chunks), label)
-    buffer, start = _open_root(stream, label)
+    buffer, start = _open_root(stream, label, root)
     if buffer[start - 2 : start] == b"/>":  # <posts/>: no rows
         return
     line = 1 + buffer[:start].count(b"\n")
@@ -230,7 +235,7 @@ def split_rows(chunks: Iterable[bytes], label: str) -> Iterator[tuple[bytes, int
         if len(buffer) > FRAGMENT_BYTES + MAX_ROW_BYTES:  # no row starts in all that: refuse, not grow
             _refuse_oversized(buffer, label, line)
     tail_line = line
-    for fragment, _ in _whole_fragments(_rows_before_end(buffer, label, lambda: tail_line), final=True):
+    for fragment, _ in _whole_fragments(_rows_before_end(buffer, label, lambda: tail_line, root), final=True):
         if fragment.strip():
             yield fragment, line
         line += fragment.count(b"\n")
@@ -283,40 +288,43 @@ def _refuse_oversized(buffer: bytes, label: str, line: int) -> None:
     raise InputError(f"{label}: line {line}: {what}")
 
 
-def _open_root(stream: Iterator[bytes], label: str) -> tuple[bytes, int]:
-    """The stream's head, read until it holds the whole `<posts>` start tag, and the offset past it."""
+def _open_root(stream: Iterator[bytes], label: str, root: str = "posts") -> tuple[bytes, int]:
+    """The stream's head, read until it holds the whole `<posts>` (`root`) start tag, and the offset past it."""
     buffer = b""
     for chunk in stream:
         buffer += chunk
-        start = _root_start(buffer, label)
+        start = _root_start(buffer, label, root=root)
         if start >= 0:
             return buffer, start
         if len(buffer) > MAX_ROW_BYTES:
-            raise InputError(f"{label}: line 1: the <posts> start tag does not end within {MAX_ROW_BYTES >> 20} MB")
-    _root_start(buffer, label, at_end=True)  # raises: the input ended before a whole root tag
+            raise InputError(f"{label}: line 1: the <{root}> start tag does not end within {MAX_ROW_BYTES >> 20} MB")
+    _root_start(buffer, label, at_end=True, root=root)  # raises: the input ended before a whole root tag
     raise AssertionError("unreachable")
 
 
-def _rows_before_end(tail: bytes, label: str, first_line: Callable[[], int]) -> bytes:
-    """The rows of a dump's last stretch, up to `</posts>`; refuses a truncated file or content
-    after the root. `first_line()`: the line `tail` starts on, asked only for an error."""
-    end = tail.rfind(b"</posts>")
+def _rows_before_end(tail: bytes, label: str, first_line: Callable[[], int], root: str = "posts") -> bytes:
+    """The rows of a dump's last stretch, up to `</posts>` (`root`); refuses a truncated file or
+    content after the root. `first_line()`: the line `tail` starts on, asked only for an error."""
+    close = f"</{root}>".encode()
+    end = tail.rfind(close)
     if end < 0:
         line = first_line() + tail.count(b"\n")
         raise InputError(
             f"{label}: line {line}: not well-formed XML (the document ends before "
-            "</posts>); the file ends in the middle of the XML: is it truncated?"
+            f"{close.decode()}); the file ends in the middle of the XML: is it truncated?"
         )
-    if tail[end + len(b"</posts>") :].strip():
+    if tail[end + len(close) :].strip():
         line = first_line() + tail[:end].count(b"\n")
-        raise InputError(f"{label}: line {line}: not well-formed XML (content after </posts>)")
+        raise InputError(f"{label}: line {line}: not well-formed XML (content after {close.decode()})")
     return tail[:end]
 
 
-def byte_ranges(size: int) -> list[tuple[int, int]]:
-    """A plain Posts.xml cut into fixed byte ranges, each read by whichever worker takes it (the
-    cut does not depend on the engine or the worker count, so neither does the output)."""
-    return [(start, min(start + FRAGMENT_BYTES, size)) for start in range(0, size, FRAGMENT_BYTES)] or [(0, 0)]
+def byte_ranges(size: int, step: int | None = None) -> list[tuple[int, int]]:
+    """A plain Posts.xml cut into fixed byte ranges (`step`, default FRAGMENT_BYTES), each read by
+    whichever worker takes it (the cut does not depend on the engine or the worker count, so
+    neither does the output)."""
+    step = step or FRAGMENT_BYTES
+    return [(start, min(start + step, size)) for start in range(0, size, step)] or [(0, 0)]
 
 
 def _next_row(handle, offset: int, size: int, limit: int | None = None) -> int:
@@ -339,13 +347,14 @@ def _line_at(handle, offset: int) -> int:
                    for at in range(0, offset, _COUNT_BYTES))
 
 
-def range_rows(handle, size: int, start: int, end: int, label: str) -> tuple[bytes, Callable[[], int]]:
+def range_rows(handle, size: int, start: int, end: int, label: str,
+               root: str = "posts") -> tuple[bytes, Callable[[], int]]:
     """The whole rows whose `<row` starts in [start, end) of a Posts.xml open as `handle` (pyarrow's
     `read_at`), and a function giving the line they start on. The range at 0 also checks the prolog
     and the root, and the range holding the last row the end, as `split_rows` does for a stream."""
     if start == 0:
         chunks = (handle.read_at(_COUNT_BYTES, at) for at in range(0, max(size, 1), _COUNT_BYTES))
-        head, begin = _open_root(_guard_prolog(chunks, label), label)
+        head, begin = _open_root(_guard_prolog(chunks, label), label, root)
         if head[begin - 2 : begin] == b"/>":  # <posts/>: no rows
             return b"", lambda: 1
         line = 1 + head[:begin].count(b"\n")
@@ -361,7 +370,7 @@ def range_rows(handle, size: int, start: int, end: int, label: str) -> tuple[byt
         _refuse_oversized(handle.read_at(bound + 1 - begin, begin), label, first_line())
     if after >= 0:
         return handle.read_at(after - begin, begin), first_line
-    return _rows_before_end(handle.read_at(size - begin, begin), label, first_line), first_line
+    return _rows_before_end(handle.read_at(size - begin, begin), label, first_line, root), first_line
 
 
 def parse_rows(fragment: bytes, first_line: int | Callable[[], int], *, site: str, source: str, label: str,

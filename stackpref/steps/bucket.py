@@ -21,7 +21,9 @@ class Bucket:
     answers: one row per answer (site, question_id, answer_id, body, score, ...); given: ready-made
     (chosen_answer_id, rejected_answer_id) pairs of a stack-exchange-paired table, or None; pairs
     and sft: the rows made so far (None before the step that makes them); paired_questions: the
-    questions that had a pair before the cap; stats: cluster statistics for the manifest."""
+    questions that had a pair before the cap; emptied: per question-level drop reason, the questions
+    whose last pairs a filter after pairing removed (later-wins, score ratio, length balance), so
+    the question funnel names that filter; stats: cluster statistics for the manifest."""
 
     questions: pl.DataFrame
     answers: pl.DataFrame
@@ -29,6 +31,7 @@ class Bucket:
     pairs: pl.DataFrame | None = None
     sft: pl.DataFrame | None = None
     paired_questions: pl.DataFrame | None = None
+    emptied: dict[str, pl.DataFrame] = field(default_factory=dict)
     stats: dict = field(default_factory=dict)
 
     def height(self, stage: str) -> int:

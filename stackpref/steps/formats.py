@@ -3,7 +3,7 @@ the metadata, in the dtypes of stackpref.schema."""
 
 import polars as pl
 
-from stackpref.schema import PAIRS, SFT
+from stackpref.schema import MESSAGE_COLUMNS, PAIRS, SFT
 
 
 def _dtypes(schema) -> dict:
@@ -34,8 +34,23 @@ def pairs_output(pairs: pl.DataFrame) -> pl.DataFrame:
         "chosen_pm_score", "rejected_pm_score", "chosen_accepted", "rejected_accepted", "margin",
         "prompt_length", pl.col("chosen_response_length").alias("chosen_length"),
         pl.col("rejected_response_length").alias("rejected_length"), "question_author", "chosen_author",
-        "rejected_author", "question_url", "license", "cluster_id", "split",
+        "rejected_author", "question_url", "license", "cluster_id", "split", "chosen_creation_date",
+        "rejected_creation_date",
     ).cast(_dtypes(PAIRS))
 
 
 OUTPUTS = {"pairs": pairs_output, "sft": sft_output}
+
+
+def _turn(role: str, content: pl.Expr) -> pl.Expr:
+    return pl.struct(role=pl.lit(role), content=content)
+
+
+def as_messages(table: pl.DataFrame, config_name: str, system_message: str | None) -> pl.DataFrame:
+    """An output table (`OUTPUTS`) in TRL's conversational format: the prompt becomes [system,] user
+    turns, each response one assistant turn (stackpref.schema.MESSAGE_COLUMNS); the rest unchanged."""
+    system = [] if system_message is None else [_turn("system", pl.lit(system_message))]
+    return table.with_columns(
+        prompt=pl.concat_list([*system, _turn("user", pl.col("prompt"))]),
+        **{name: pl.concat_list([_turn("assistant", pl.col(name))]) for name in MESSAGE_COLUMNS[config_name][1:]},
+    )

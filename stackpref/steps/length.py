@@ -1,4 +1,5 @@
-"""The answer length filter: prompt + response + EOS within the limit, in the meter's unit.
+"""The answer length filter: prompt + response + EOS within the limit, in the meter's unit (with a
+chat template, the response's count is what its assistant turn adds to the rendered prompt).
 
 Rows that are too long are dropped, never truncated: a cut answer teaches the model to stop
 mid-sentence. It runs before pairing, so the per-question cap picks among pairs that fit.
@@ -22,9 +23,13 @@ def filter_long_answers(bucket: Bucket, context: Context) -> tuple[Bucket, Count
     fits: tokenizing is the costliest step of a build, and most sft answers are never written.
     Answers never measured stay (with no length) and are never written."""
     meter, answers = context.meter, bucket.answers
+    prompts = bucket.questions.select("site", "question_id", "prompt", "prompt_length")
 
     def measure(frame: pl.DataFrame) -> pl.DataFrame:
-        lengths = meter.measure(frame["response"].to_list(), prompt=False)
+        prompt = frame.select("site", "question_id").join(prompts, on=["site", "question_id"], how="left",
+                                                          maintain_order="left")
+        lengths = meter.measure_responses(prompt["prompt"].to_list(), frame["response"].to_list(),
+                                          prompt["prompt_length"].to_list())
         return frame.with_columns(response_length=pl.Series(lengths, dtype=pl.Int64))
 
     fits = pl.col("prompt_length") + pl.col("response_length") + meter.eos_tokens <= context.max_length

@@ -10,7 +10,8 @@ from stackpref.splits import PAIR_SPLITS
 from stackpref.steps.bucket import Bucket, Context
 from stackpref.steps.text import seeded_unit
 
-_SIDE = ["answer_id", "pm_score", "score", "accepted", "response", "response_length", "answer_hash", "author", "license"]
+_SIDE = ["answer_id", "pm_score", "score", "accepted", "response", "response_length", "answer_hash", "author", "license",
+         "creation_date"]
 
 
 def candidate_pairs(answers: pl.DataFrame, min_margin: int) -> tuple[pl.DataFrame, int]:
@@ -46,9 +47,7 @@ def pair_as_given(bucket: Bucket, context: Context) -> tuple[Bucket, Counter]:
     if bucket.given is None:
         return bucket, Counter()
     side = bucket.answers.filter(pl.col("split").is_in(PAIR_SPLITS) & pl.col("from_given")).select(
-        "site", "question_id", "answer_id", "pm_score", "score", "accepted", "response", "response_length",
-        "answer_hash", "author", "license",
-    )
+        "site", "question_id", *_SIDE)
     chosen = side.rename({c: f"chosen_{c}" for c in side.columns if c not in ("site", "question_id")})
     rejected = side.rename({c: f"rejected_{c}" for c in side.columns if c not in ("site", "question_id")})
     given = (
@@ -61,6 +60,13 @@ def pair_as_given(bucket: Bucket, context: Context) -> tuple[Bucket, Counter]:
     return replace(bucket, pairs=pairs), Counter(identical_responses=given.filter(identical).height)
 
 
+def pair_draws(pairs: pl.DataFrame, seed: int, salt: str = "") -> pl.Series:
+    """A seeded number in [0, 1) per pair, from its site, question and answer ids (`salt` keeps the
+    draws of different choices apart): the same on every run and machine."""
+    keys = pairs.select("site", "question_id", "chosen_answer_id", "rejected_answer_id").iter_rows()
+    return pl.Series([seeded_unit(seed, f"{salt}{s}/{q}/{c}/{r}") for s, q, c, r in keys], dtype=pl.Float64)
+
+
 def cap_pairs(bucket: Bucket, context: Context) -> tuple[Bucket, Counter]:
     """At most max_pairs_per_question pairs per question, picked by a seeded hash of the pair's ids,
     so the choice is the same on every run and machine. Remembers which questions had a pair."""
@@ -68,11 +74,7 @@ def cap_pairs(bucket: Bucket, context: Context) -> tuple[Bucket, Counter]:
     paired = pairs.select("site", "question_id").unique()
     if pairs.is_empty():
         return replace(bucket, paired_questions=paired), Counter()
-    keys = [
-        f"{s}/{q}/{c}/{r}"
-        for s, q, c, r in pairs.select("site", "question_id", "chosen_answer_id", "rejected_answer_id").iter_rows()
-    ]
-    ranked = pairs.with_columns(_draw=pl.Series([seeded_unit(context.config.seed, k) for k in keys]))
+    ranked = pairs.with_columns(_draw=pair_draws(pairs, context.config.seed))
     ranked = ranked.with_columns(_rank=pl.col("_draw").rank("ordinal").over("site", "question_id"))
     capped = ranked.filter(pl.col("_rank") <= context.config.max_pairs_per_question).drop("_draw", "_rank")
     return (replace(bucket, pairs=capped, paired_questions=paired),

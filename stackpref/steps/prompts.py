@@ -8,6 +8,14 @@ import polars as pl
 from stackpref.steps.bucket import Bucket, Context
 
 
+def template_parts(config) -> tuple[str, str, str]:
+    """`split_template` of the build's (`BuildConfig`) template; none for conversational output, whose
+    prompt is the question itself (the user turn: the chat template formats it)."""
+    if config.format == "conversational":
+        return "", "", ""
+    return split_template(config.prompt_template, config.token_boundary)
+
+
 def split_template(template: str, token_boundary: bool) -> tuple[str, str, str]:
     """(prompt prefix, prompt suffix, response prefix). With `token_boundary`, the suffix's trailing
     whitespace moves to the responses: `...Answer:` + ` text` instead of `...Answer: ` + `text`,
