@@ -2,10 +2,15 @@
 (against transformers' own apply_chat_template), and a build of the bundled sample whose rows are
 TRL's conversational format and whose over-long rows are dropped by their rendered length."""
 
+import hashlib
+import json
+
 import polars as pl
 import pytest
 from click.testing import CliRunner
 from conftest import run_build
+from stackpref.training.data import built_chat_template
+from stackpref.training.model import use_chat_template
 from stackpref.training.tiny import train_tokenizer
 from transformers import PreTrainedTokenizerFast
 
@@ -62,6 +67,9 @@ def test_sample_builds_in_the_conversational_format(tmp_path, tokenizer_dir):
     assert set(sft["completion"].list.len()) == {1}
     assert (pairs["prompt_length"] + pairs[["chosen_length", "rejected_length"]].max_horizontal() <= 400).all()
     tokenizer = PreTrainedTokenizerFast.from_pretrained(tokenizer_dir)
+    recorded = json.loads((out / "manifest.json").read_text())["chat_template"]
+    assert recorded["text"] == tokenizer.chat_template == built_chat_template(str(out))
+    assert recorded["sha256"] == hashlib.sha256(tokenizer.chat_template.encode()).hexdigest()
     for row in pairs.head(20).iter_rows(named=True):
         alone = tokenizer.apply_chat_template(row["prompt"], add_generation_prompt=True)["input_ids"]
         whole = tokenizer.apply_chat_template(row["prompt"] + row["chosen"])["input_ids"]
@@ -73,3 +81,24 @@ def test_build_help_explains_the_chat_options():
     assert result.exit_code == 0
     assert "--format [standard|conversational]" in result.output
     assert "--system-message" in result.output and "--chat-template" in result.output
+
+
+def test_training_takes_the_template_the_build_counted_with(tmp_path, tokenizer_dir):
+    """A build with --chat-template FILE keeps the template in its manifest: training renders rows with
+    it (not the tokenizer's own) after the file is gone; --chat-template still overrides it."""
+    template = tmp_path / "plain.jinja"
+    template.write_text("{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}\n{% endfor %}"
+                        "{% if add_generation_prompt %}<assistant>{% endif %}")
+    out = tmp_path / "out"
+    run_build(out, tokenizer=str(tokenizer_dir), format="conversational", chat_template=str(template),
+              split={"sft": 0.5, "train": 0.5, "test": 0.0})
+    text = template.read_text()
+    template.unlink()
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(tokenizer_dir)
+    assert tokenizer.chat_template != text
+    use_chat_template(tokenizer, None, "tiny", built_chat_template(str(out)))
+    assert tokenizer.chat_template == text
+    other = tmp_path / "other.jinja"
+    other.write_text("{% for m in messages %}{{ m['content'] }}{% endfor %}")
+    use_chat_template(tokenizer, str(other), "tiny", built_chat_template(str(out)))
+    assert tokenizer.chat_template == other.read_text()

@@ -63,7 +63,8 @@ class TrainConfig:
         "dropped with a warning and a count, never cut.")
     chat_template: str | None = _opt(
         None, "Conversational builds: a Jinja chat template file over the tokenizer's own; default: the one the "
-        "build counted with (its --chat-template), else the tokenizer's. dpo keeps the SFT run's.", ("sft",))
+        "build counted its lengths with (kept in its manifest), else the tokenizer's. dpo keeps the SFT run's.",
+        ("sft",))
     packing: bool = _opt(False, "Pack several short examples per sequence (needs flash attention to stay "
                          "exact; SFT only).", ("sft",))
     attn_implementation: str | None = _opt(None, "Attention kernel (e.g. sdpa, flash_attention_2); default: "

@@ -32,9 +32,17 @@ def load_split(data: str, config: str, split: str, limit: int | None = None):
 
 def build_option(data: str, name: str):
     """An option the build ran with (its manifest), when `data` is a build folder (local or at a URI);
-    None for a Hub repo: max_length (the token budget it filtered with), chat_template (its file)."""
+    None for a Hub repo: e.g. max_length (the token budget it filtered with)."""
     folder = BuildFolder(data)
     return folder.manifest["config"].get(name) if folder.has(MANIFEST) else None
+
+
+def built_chat_template(data: str) -> str | None:
+    """The chat template a conversational build counted its lengths with (its manifest keeps it whole),
+    or None (a standard build, a build by characters, a Hub repo)."""
+    folder = BuildFolder(data)
+    recorded = folder.manifest.get("chat_template") if folder.has(MANIFEST) else None
+    return recorded["text"] if recorded else None
 
 
 def conversational(rows) -> bool:

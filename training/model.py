@@ -102,14 +102,17 @@ def load_tokenizer(name: str, trust_remote_code: bool = False):
     return tokenizer
 
 
-def use_chat_template(tokenizer, template_file: str | None, where: str) -> None:
-    """For conversational data: the chat template TRL will apply, `template_file` (the build's
-    --chat-template) over the tokenizer's own, so training renders rows as the build counted them."""
+def use_chat_template(tokenizer, template_file: str | None, where: str, built_with: str | None = None) -> None:
+    """For conversational data: the chat template TRL will apply: `template_file` (--chat-template) if
+    given, else the one the build counted its lengths with (`built_with`, from its manifest), else the
+    tokenizer's own; so training renders rows as the build counted them."""
     if template_file:
         if not Path(template_file).expanduser().is_file():
             raise InputError(f"chat template {template_file}: no such file (pass --chat-template FILE, the one the "
                              "build used)")
         tokenizer.chat_template = Path(template_file).expanduser().read_text(encoding="utf-8")
+    elif built_with:
+        tokenizer.chat_template = built_with
     if not tokenizer.chat_template:
         raise InputError(f"{where}: the data is conversational but the tokenizer has no chat template; pass "
                          "--chat-template FILE (the one the build used)")

@@ -11,7 +11,7 @@ would also render other tokens than the build counted."""
 from pathlib import Path
 
 from stackpref.training.config import TINY, TrainConfig
-from stackpref.training.data import build_option, conversational, drop_over_length, load_split
+from stackpref.training.data import build_option, built_chat_template, conversational, drop_over_length, load_split
 from stackpref.training.model import load_base, load_tokenizer, lora_config, use_chat_template
 from stackpref.training.run import METRICS_FILE, JsonlMetrics, prepare_output, train_and_save, trainer_arguments
 from stackpref.training.tiny import build_tiny_model
@@ -43,7 +43,7 @@ def sft_trainer(config: TrainConfig, out: Path):
         config.model = str(tiny.resolve())
     tokenizer = load_tokenizer(config.model, config.trust_remote_code)
     if conversational(train):
-        use_chat_template(tokenizer, config.chat_template or build_option(config.data, "chat_template"), config.model)
+        use_chat_template(tokenizer, config.chat_template, config.model, built_chat_template(config.data))
     config.max_length = config.max_length or build_option(config.data, "max_length") or 1024
     train, train_dropped = drop_over_length(train, tokenizer, config.max_length, "sft/train")
     test, test_dropped = drop_over_length(test, tokenizer, config.max_length, "sft/test")

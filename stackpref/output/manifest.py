@@ -1,5 +1,6 @@
 """manifest.json: the resolved config, input checksums, counts at every stage, versions."""
 
+import hashlib
 import os
 import platform
 from importlib import metadata
@@ -138,11 +139,13 @@ def shown_config(config: dict) -> dict:
 
 def render(*, config: BuildConfig, inputs: list[dict], funnel: Funnel, written: pl.DataFrame, overlap: dict,
            files: dict, length_unit: str, clusters: dict, boilerplate: dict, bias: dict,
-           skipped_sources: list[dict] = ()) -> dict:
+           skipped_sources: list[dict] = (), chat_template: str | None = None) -> dict:
     """`written` has (site, question_id, cluster_id, split, config, margin, license) of every output row.
     `inputs`: the sources the build read; `skipped_sources`: those --on-bad-input skip left out, each
     with its location, site, kind, the reason (the error that stopped its read), bytes and sha256.
-    `bias`: output/bias.pair_bias of the written pairs.
+    `bias`: output/bias.pair_bias of the written pairs. `chat_template`: the template the lengths were
+    counted with (conversational, with a tokenizer), kept whole so that training renders rows the same
+    way wherever the template's file went.
     Every local path is written as `shown_path` writes it: the manifest is published with the data."""
     splits = split_counts(files)
     return {
@@ -155,6 +158,8 @@ def render(*, config: BuildConfig, inputs: list[dict], funnel: Funnel, written: 
         "normalization": NORMALIZATION_VERSION,
         "minhash": MINHASH_VERSION if config.near_dup else None,
         "length_unit": length_unit,
+        "chat_template": None if chat_template is None else {
+            "sha256": hashlib.sha256(chat_template.encode("utf-8")).hexdigest(), "text": chat_template},
         "counts": {
             "funnel": funnel.to_dict(),
             "splits": splits,

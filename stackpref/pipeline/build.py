@@ -169,6 +169,7 @@ def build(config: BuildConfig, *, overwrite: bool = False, progress: bool = Fals
         record = manifest.render(
             config=config, inputs=_dated(_kept_inputs(described[: len(sources)], keys["skipped"]), keys["dates"]),
             funnel=funnel, written=written, overlap=check, files=list_outputs(stage), length_unit=meter.unit,
+            chat_template=meter.chat.template if meter.chat else None,
             clusters=clusters, boilerplate=keys["boilerplate"], bias=pair_bias(stage),
             skipped_sources=_skipped_entries(skipped, [*described[len(sources):], *(
                 described[i] for i in keys["skipped"])]),
