@@ -15,6 +15,7 @@ import numpy as np
 import polars as pl
 import xxhash
 from stackpref.eval import metrics, refcache, scoring
+from stackpref.eval.chat import response_chars
 from stackpref.eval.config import EvalConfig
 from stackpref.eval.data import pm_margin_bucket
 from stackpref.eval.models import REWARD, Loaded
@@ -110,7 +111,7 @@ def _metric(values: np.ndarray, config: EvalConfig) -> dict:
 
 
 def _groups(frame: pl.DataFrame) -> dict[str, dict[str, np.ndarray]]:
-    """Row indices of each breakdown group: margin bucket, site, longer side (in characters)."""
+    """Row indices of each breakdown group: margin bucket, site, longer side (in characters of the answer)."""
     groups = {}
     bucket = pm_margin_bucket(frame)
     if bucket is not None:
@@ -118,7 +119,7 @@ def _groups(frame: pl.DataFrame) -> dict[str, dict[str, np.ndarray]]:
     if "site" in frame.columns:
         sites = frame["site"].fill_null("unknown").to_numpy()
         groups["site"] = _by(sites, sorted(set(sites)))
-    chosen, rejected = frame["chosen"].str.len_chars().to_numpy(), frame["rejected"].str.len_chars().to_numpy()
+    chosen, rejected = (response_chars(frame, c).to_numpy() for c in ("chosen", "rejected"))
     side = np.where(chosen > rejected, "chosen longer", np.where(chosen < rejected, "rejected longer", "same length"))
     groups["longer_side"] = _by(side, ("chosen longer", "rejected longer", "same length"))
     return groups

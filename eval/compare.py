@@ -41,12 +41,16 @@ def labels(run_a: str | Path, run_b: str | Path) -> tuple[str, str]:
 
 
 def mismatches(a: dict, b: dict) -> list[str]:
-    """What makes the two reports' numbers different quantities: the data, its split, the reference."""
+    """What makes the two reports' numbers different quantities: the data, its split, the chat template
+    that rendered it, the reference."""
     found = []
     if a["data"]["input"] != b["data"]["input"]:
         found.append(f"inputs differ (A {a['data']['input']}, B {b['data']['input']})")
     if a["data"]["hash"] != b["data"]["hash"]:
         found.append("the pairs differ (data hashes)")
+    template_a, template_b = (((r.get("prompt_format") or {}).get("chat_template") or {}).get("xxh3") for r in (a, b))
+    if template_a != template_b:
+        found.append(f"chat templates differ (A {template_a or 'none'}, B {template_b or 'none'})")
     ref_a, ref_b = a.get("reference") or {}, b.get("reference") or {}
     if (ref_a.get("kind"), ref_a.get("id")) != (ref_b.get("kind"), ref_b.get("id")):
         found.append(f"references differ (A: {ref_a.get('description', 'none')}; "

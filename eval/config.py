@@ -36,6 +36,10 @@ class EvalConfig:
     max_length: int | None = _opt(None, "Drop (and count) pairs whose prompt + longest response exceeds N tokens, "
                                   "as training dropped them.",
                                   shown_default="the checkpoint's train_config max_length, else no limit")
+    chat_template: str | None = _opt(None, "Conversational (message-list) pairs: a Jinja chat template file to "
+                                     "render them with, over the one training used.",
+                                     shown_default="the checkpoint's saved tokenizer's, else train_config's "
+                                     "chat_template, else the base tokenizer's")
     batch_tokens: int = _opt(16384, "Padded tokens per scoring batch (rows are length-sorted, so little padding).")
     bootstrap: int = _opt(1000, "Bootstrap resamples for the 95% confidence intervals.")
     seed: int = _opt(0, "Seed of the bootstrap and of sampled generation.")
@@ -88,7 +92,8 @@ class EvalConfig:
     def from_checkpoint(self, train_config: dict) -> "EvalConfig":
         """This config with what was not given taken from the run's train_config.yaml (the data and
         max_length training used, so eval scores the pairs training's eval scored); the data's
-        prompt/response format is the build's, which training reads unchanged."""
+        prompt/response format is the build's, which training reads unchanged, and a conversational
+        build's chat template is the one training applied (chat.use_template)."""
         data = self.data or train_config.get("data") or DEFAULT_DATA
         max_length = self.max_length or train_config.get("max_length")
         return dataclasses.replace(self, data=data, max_length=max_length)

@@ -1,5 +1,6 @@
 """Held-out pairs for eval, from a build folder, a Hub repo, or any Parquet/JSONL file of pairs, as one
 polars table with `prompt`, `chosen`, `rejected` and whatever metadata the source has (site, margin).
+The three are text (standard format) or message lists of role/content (TRL's conversational format).
 
 Pairs given as whole dialogues (`chosen`/`rejected` only) are split at their shared prefix exactly as
 TRL's `extract_prompt` splits them, quirks included, so DPOTrainer sees the same pairs. Files may be
@@ -7,6 +8,7 @@ gzip-compressed (`.jsonl.gz`, `.json.gz`, as hh-rlhf publishes them).
 """
 
 import gzip
+import json
 import os
 import posixpath
 
@@ -79,12 +81,18 @@ def _with_prompt(frame: pl.DataFrame, source: str) -> pl.DataFrame:
     if missing:
         raise InputError(f"{source}: the pairs lack the column(s) {', '.join(missing)} (need prompt/chosen/rejected, "
                          "or chosen/rejected holding whole dialogues)")
-    for column in (c for c in TEXT if c in frame.columns):
-        if frame.schema[column] != pl.String:
-            raise InputError(f"{source}: column {column!r} holds {frame.schema[column]}, not text (conversational "
-                             "message lists are not supported; render them with the chat template first)")
     present = [c for c in TEXT if c in frame.columns]
-    nulls = frame.select(pl.any_horizontal(pl.col(c).is_null() for c in present).arg_true()).to_series()
+    kinds = {c: _kind(frame.schema[c]) for c in present}
+    if None in kinds.values() or len(set(kinds.values())) > 1:
+        found = ", ".join(f"{c} {frame.schema[c]}" for c in present)
+        raise InputError(f"{source}: prompt/chosen/rejected must all be text or all be message lists "
+                         f"(role/content); found {found}")
+    messages = kinds[present[0]] == "messages"
+    if messages and "prompt" not in frame.columns:
+        raise InputError(f"{source}: conversational pairs need a prompt column (message lists of whole dialogues "
+                         "are not split); write them with prompt, chosen and rejected")
+    empty = [pl.col(c).is_null() | (pl.col(c).list.len() == 0 if messages else False) for c in present]
+    nulls = frame.select(pl.any_horizontal(empty).arg_true()).to_series()
     if len(nulls):
         raise InputError(f"{source}: row {nulls[0]} has an empty prompt, chosen or rejected")
     if "prompt" not in frame.columns:
@@ -97,6 +105,17 @@ def _with_prompt(frame: pl.DataFrame, source: str) -> pl.DataFrame:
         frame = frame.with_columns(prompt=pl.Series([s[0] for s in split]), chosen=pl.Series([s[1] for s in split]),
                                    rejected=pl.Series([s[2] for s in split]))
     return frame
+
+
+def _kind(dtype) -> str | None:
+    """"text", "messages" (a list of role/content structs, TRL's conversational format), or None."""
+    if dtype == pl.String:
+        return "text"
+    if isinstance(dtype, pl.List) and isinstance(dtype.inner, pl.Struct):
+        fields = {f.name: f.dtype for f in dtype.inner.fields}
+        if fields.get("role") == pl.String and fields.get("content") == pl.String:
+            return "messages"
+    return None
 
 
 def extract_prompt(chosen: str, rejected: str) -> tuple[str, str, str]:
@@ -115,10 +134,12 @@ def extract_prompt(chosen: str, rejected: str) -> tuple[str, str, str]:
 
 
 def data_hash(frame: pl.DataFrame) -> str:
-    """xxh3-128 of the prompt, chosen and rejected texts in order: what the pairs were, in 32 hex digits."""
+    """xxh3-128 of the prompt, chosen and rejected texts (message lists as sorted-key JSON) in order: what
+    the pairs were, in 32 hex digits."""
     digest = xxhash.xxh3_128()
     for prompt, chosen, rejected in frame.select(TEXT).iter_rows():
-        for text in (prompt, chosen, rejected):
+        for value in (prompt, chosen, rejected):
+            text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
             encoded = text.encode("utf-8")
             digest.update(len(encoded).to_bytes(8, "little"))
             digest.update(encoded)

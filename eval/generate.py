@@ -1,11 +1,14 @@
 """Responses to held-out prompts: batched `generate` with transformers (prompts length-sorted and
-left-padded, greedy or sampled, stopping at EOS), or vLLM when it is installed and there is a GPU."""
+left-padded, greedy or sampled, stopping at EOS), or vLLM when it is installed and there is a GPU.
+Conversational prompts are chat-templated with the generation prompt; the answer is the assistant text."""
 
 import importlib.util
 
 import numpy as np
+from stackpref.eval.chat import is_chat
 from stackpref.eval.config import EvalConfig
 from stackpref.eval.models import ADAPTER, Loaded
+from stackpref.eval.scoring import encode
 
 from stackpref.errors import MissingDependencyError
 
@@ -19,18 +22,20 @@ def use_vllm(config: EvalConfig) -> bool:
     return config.engine == "vllm" or (config.engine == "auto" and available)
 
 
-def generate(loaded: Loaded, prompts: list[str], config: EvalConfig, progress) -> list[str]:
+def generate(loaded: Loaded, prompts: list, config: EvalConfig, progress) -> list[str]:
     """One response per prompt with the checkpoint's own adapter active."""
     progress.step("generating")
     with loaded.policy() as model:
         return generate_hf(model, loaded.tokenizer, prompts, config, progress)
 
 
-def generate_hf(model, tokenizer, prompts: list[str], config: EvalConfig, progress=None) -> list[str]:
+def generate_hf(model, tokenizer, prompts: list, config: EvalConfig, progress=None) -> list[str]:
+    """Text prompts as tokenized for scoring; message lists chat-templated with the generation prompt, so
+    the model answers as the assistant. Returns the answers' text (special tokens dropped)."""
     import torch
 
     torch.manual_seed(config.seed)
-    encoded = tokenizer(list(prompts))["input_ids"]
+    encoded = encode(tokenizer, prompts, generation_prompt=True)
     order = np.argsort([-len(ids) for ids in encoded], kind="stable")
     sampling = config.temperature > 0
     options = {"do_sample": sampling, "max_new_tokens": config.max_new_tokens, "use_cache": True,
@@ -58,9 +63,10 @@ def generate_hf(model, tokenizer, prompts: list[str], config: EvalConfig, progre
     return out
 
 
-def generate_vllm(checkpoint, load_in_4bit: bool, prompts: list[str], config: EvalConfig) -> list[str]:
+def generate_vllm(checkpoint, load_in_4bit: bool, prompts: list, config: EvalConfig, tokenizer) -> list[str]:
     """vLLM generation of a merged model or base + LoRA adapter. Called before any transformers model is
-    on the GPU, holding at most half its memory, and released after, so scoring fits beside it."""
+    on the GPU, holding at most half its memory, and released after, so scoring fits beside it. Message
+    lists go in as the token ids `tokenizer` renders (the template eval chose), not re-rendered by vLLM."""
     import gc
     import json
     from pathlib import Path
@@ -82,6 +88,8 @@ def generate_vllm(checkpoint, load_in_4bit: bool, prompts: list[str], config: Ev
     params = SamplingParams(temperature=config.temperature, top_p=config.top_p, max_tokens=config.max_new_tokens,
                             seed=config.seed)
     request = LoRARequest("policy", 1, checkpoint.path) if adapter else None
+    if is_chat(prompts):
+        prompts = [{"prompt_token_ids": ids} for ids in encode(tokenizer, prompts, generation_prompt=True)]
     texts = [result.outputs[0].text for result in llm.generate(prompts, params, lora_request=request)]
     del llm
     gc.collect()

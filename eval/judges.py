@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from stackpref.eval import scoring
+from stackpref.eval.chat import as_responses, prompt_key, prompt_text
 
 from stackpref.errors import StackprefError
 
@@ -27,18 +28,21 @@ _VERDICT = re.compile(r"\b(A|B|TIE)\b")
 
 class ScoreJudge:
     def __init__(self, name: str, score):
-        """`score(prompts, responses) -> np.ndarray` of one score per response, higher is better."""
+        """`score(prompts, responses) -> np.ndarray` of one score per response (text), higher is better;
+        prompts are text or message lists."""
         self.name = name
         self._score = score
         self._cache: dict[tuple[str, str], float] = {}
 
-    def verdicts(self, prompts: list[str], first: list[str], second: list[str]) -> np.ndarray:
-        todo = sorted({(p, r) for p, a, b in zip(prompts, first, second) for r in (a, b)} - self._cache.keys())
+    def verdicts(self, prompts: list, first: list[str], second: list[str]) -> np.ndarray:
+        keys = [prompt_key(p) for p in prompts]
+        prompt_of = dict(zip(keys, prompts))
+        todo = sorted({(k, r) for k, a, b in zip(keys, first, second) for r in (a, b)} - self._cache.keys())
         if todo:
-            values = self._score([p for p, _ in todo], [r for _, r in todo])
+            values = self._score([prompt_of[k] for k, _ in todo], [r for _, r in todo])
             self._cache.update(zip(todo, values.tolist()))
-        a = np.array([self._cache[(p, r)] for p, r in zip(prompts, first)])
-        b = np.array([self._cache[(p, r)] for p, r in zip(prompts, second)])
+        a = np.array([self._cache[(k, r)] for k, r in zip(keys, first)])
+        b = np.array([self._cache[(k, r)] for k, r in zip(keys, second)])
         return np.where(a > b, 1.0, np.where(a < b, 0.0, 0.5))
 
 
@@ -46,7 +50,7 @@ def reward_model_judge(loaded, batch_tokens: int, progress) -> ScoreJudge:
     """The reward model's score of prompt + response + EOS."""
     def score(prompts, responses):
         progress.step("judge: reward model scoring")
-        sequences = scoring.reward_tokens(loaded.tokenizer, prompts, responses)
+        sequences = scoring.reward_tokens(loaded.tokenizer, prompts, as_responses(prompts, responses))
         return scoring.reward_scores(loaded.model, [sequences], loaded.tokenizer.pad_token_id, batch_tokens,
                                      progress)[:, 0]
 
@@ -56,7 +60,7 @@ def reward_model_judge(loaded, batch_tokens: int, progress) -> ScoreJudge:
 def implicit_reward_judge(loaded, beta: float, batch_tokens: int, progress) -> ScoreJudge:
     """beta * (log pi - log pi_ref) of each response, the DPO checkpoint's own preference."""
     def score(prompts, responses):
-        tokenized = scoring.tokenize(loaded.tokenizer, prompts, responses)
+        tokenized = scoring.tokenize(loaded.tokenizer, prompts, as_responses(prompts, responses))
         pad = loaded.tokenizer.pad_token_id
         progress.step("judge: implicit reward, policy")
         with loaded.policy() as model:
@@ -86,12 +90,13 @@ class LLMJudge:
         with ThreadPoolExecutor(self.workers) as pool:
             return np.array(list(pool.map(self.ask, prompts, first, second)), dtype=np.float64)
 
-    def ask(self, prompt: str, a: str, b: str) -> float:
+    def ask(self, prompt, a: str, b: str) -> float:
+        """The verdict on answers a and b to `prompt` (text, or a conversation whose question it shows)."""
         import requests
 
         body = {"model": self.model, "temperature": 0, "max_tokens": 8,
                 "messages": [{"role": "system", "content": SYSTEM},
-                             {"role": "user", "content": USER.format(prompt=prompt, a=a, b=b)}]}
+                             {"role": "user", "content": USER.format(prompt=prompt_text(prompt), a=a, b=b)}]}
         try:
             response = requests.post(self.url, json=body, headers=self._headers, timeout=self.timeout)
         except requests.RequestException as exc:

@@ -110,6 +110,7 @@ class Loaded:
     tokenizer: object
     reference: Reference | None
     load_in_4bit: bool
+    tokenizer_saved: bool = False  # the tokenizer (and its chat template) is the one saved in the checkpoint folder
 
     @contextlib.contextmanager
     def policy(self):
@@ -135,29 +136,42 @@ class Loaded:
                 self.model.set_adapter(POLICY)
 
 
-def load(path: str, *, ref: str | None = None, load_in_4bit: bool | None = None,
-         trust_remote_code: bool = False) -> Loaded:
+def tokenizer_of(checkpoint: Checkpoint, trust_remote_code: bool = False):
+    """The checkpoint's tokenizer, and whether it is the one saved in its folder (`stackpref train` saves
+    it, chat template included) rather than the base's."""
+    from stackpref.training.model import load_tokenizer
+
+    saved = _has_tokenizer(checkpoint)
+    return load_tokenizer(checkpoint.path if saved else checkpoint.base or checkpoint.path, trust_remote_code), saved
+
+
+def _has_tokenizer(checkpoint: Checkpoint) -> bool:
+    return checkpoint.kind == REWARD or Path(checkpoint.path, "tokenizer_config.json").is_file()
+
+
+def load(path: str, *, ref: str | None = None, load_in_4bit: bool | None = None, trust_remote_code: bool = False,
+         tokenizer=None) -> Loaded:
     """Load CHECKPOINT and its reference; `ref` None takes the reference `stackpref train dpo` recorded
-    (its SFT adapter), else the base under an adapter; a merged model without `ref` has none."""
+    (its SFT adapter), else the base under an adapter; a merged model without `ref` has none. A given
+    `tokenizer` (from `tokenizer_of`, its chat template chosen) is used as it is."""
     checkpoint = describe(path)
     if load_in_4bit is None:
         load_in_4bit = bool(checkpoint.train_config.get("load_in_4bit", False))
+    saved = _has_tokenizer(checkpoint)
+    if tokenizer is None:
+        tokenizer, _ = tokenizer_of(checkpoint, trust_remote_code)
     if checkpoint.kind == REWARD:
         if ref:
             raise ConfigError(f"--ref {ref}: a reward model ({path}) scores pairs itself and takes no reference")
-        model, tokenizer = _load_reward_model(path, load_in_4bit, trust_remote_code)
-        return Loaded(checkpoint, model, tokenizer, None, load_in_4bit)
-    from stackpref.training.model import load_tokenizer
-
-    tokenizer = load_tokenizer(path if Path(path, "tokenizer_config.json").is_file() else checkpoint.base or path,
-                               trust_remote_code)
+        model = _load_reward_model(path, tokenizer, load_in_4bit, trust_remote_code)
+        return Loaded(checkpoint, model, tokenizer, None, load_in_4bit, saved)
     if checkpoint.kind == CAUSAL:
         if ref == "base":
             raise ConfigError(f"--ref base: {path} is a merged model, with no adapter to switch off; pass the "
                               "reference model or adapter folder")
         model = _load_causal(path, tokenizer, load_in_4bit, trust_remote_code)
         reference = _separate_reference(ref, tokenizer, load_in_4bit, trust_remote_code) if ref else None
-        return Loaded(checkpoint, model, tokenizer, reference, load_in_4bit)
+        return Loaded(checkpoint, model, tokenizer, reference, load_in_4bit, saved)
 
     from peft import PeftModel
 
@@ -179,7 +193,7 @@ def load(path: str, *, ref: str | None = None, load_in_4bit: bool | None = None,
                               _reference_id("adapter", checkpoint.base, ref, load_in_4bit))
     else:
         reference = _separate_reference(ref, tokenizer, load_in_4bit, trust_remote_code)
-    return Loaded(checkpoint, model, tokenizer, reference, load_in_4bit)
+    return Loaded(checkpoint, model, tokenizer, reference, load_in_4bit, saved)
 
 
 def _same_model(a: str | None, b: str | None) -> bool:
@@ -221,11 +235,10 @@ def _load_causal(name: str, tokenizer, load_in_4bit: bool, trust_remote_code: bo
     return model.eval()
 
 
-def _load_reward_model(path: str, load_in_4bit: bool, trust_remote_code: bool):
-    from stackpref.training.model import compute_dtype, device_type, load_tokenizer, quantization_config
+def _load_reward_model(path: str, tokenizer, load_in_4bit: bool, trust_remote_code: bool):
+    from stackpref.training.model import compute_dtype, device_type, quantization_config
     from transformers import AutoModelForSequenceClassification
 
-    tokenizer = load_tokenizer(path, trust_remote_code)
     kwargs = {"dtype": compute_dtype(), "trust_remote_code": trust_remote_code}
     if load_in_4bit:
         require("eval", "bitsandbytes")
@@ -238,5 +251,5 @@ def _load_reward_model(path: str, load_in_4bit: bool, trust_remote_code: bool):
     if len(tokenizer) > model.get_input_embeddings().num_embeddings:
         model.resize_token_embeddings(len(tokenizer))
     model.config.pad_token_id = tokenizer.pad_token_id  # it finds each row's last token by the pad id
-    return model.eval(), tokenizer
+    return model.eval()
 

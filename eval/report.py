@@ -82,6 +82,34 @@ def _data_fact(data: dict) -> str:
     return fact + f"; hash `{data['hash']}`"
 
 
+def _format_fact(section: dict, data: dict) -> str:
+    """Which prompt/response format was scored, with which chat template, from where."""
+    where = "the data the checkpoint was trained on" if "data" in (data.get("from_train_config") or []) else "the data"
+    if section["format"] == "standard":
+        fact = f"format: standard (text prompt and responses of {where}, EOS appended to each response, as TRL does)"
+    else:
+        template, system = section["chat_template"], section["system_message"]
+        fact = (f"format: conversational (message lists of {where}); chat template: {template['source']}, "
+                f"xxh3 `{template['xxh3']}`"
+                + (", overriding the one the checkpoint was trained with" if template["differs_from_training"] else "")
+                + "; system message: "
+                + (", ".join(f'"{t}"' for t in system["texts"]) + f" in {system['prompts_with_one']:,} of "
+                   f"{system['of']:,} prompts" if system["prompts_with_one"] else "none"))
+    trained = section.get("trained_on")
+    if trained and trained != section["format"]:
+        fact += f". **Warning:** the checkpoint was trained on {trained} data"
+    elif trained and "system_message" in section and _other_system(section["system_message"]):
+        fact += (". **Warning:** the checkpoint was trained with the system message "
+                 f'"{section["system_message"]["trained_with"] or "(none)"}"')
+    return fact
+
+
+def _other_system(system: dict) -> bool:
+    """Whether the prompts' system turns are not the one system message training's build put before all."""
+    trained = system["trained_with"]
+    return system["texts"] != ([trained] if trained else []) or system["prompts_with_one"] not in (0, system["of"])
+
+
 def _prompts_fact(win: dict) -> str:
     used = win["prompts"]
     return f"{used['used']} prompts" + (f" of the {used['asked']} asked: {used['reason']}" if "reason" in used else "")
@@ -96,6 +124,7 @@ def markdown(report: dict, plotted: list[str] = ()) -> str:
         f"reference: {report['reference']['description']} (cache: {report['reference']['cache']})"
         if report["reference"] else "reference: none (reference-free scores only)",
         _data_fact(data),
+        *([_format_fact(report["prompt_format"], data)] if report.get("prompt_format") else []),
         *([f"beta: {report['beta']}"] if report["beta"] is not None else []),
         f"speed: {_speed(report)}",
     ]
@@ -169,5 +198,8 @@ def terminal_table(report: dict) -> str:
     widths = [max(len(row[k]) for row in cells) for k in range(4)]
     lines = ["  ".join(cell.ljust(w) if k == 0 else cell.rjust(w) for k, (cell, w) in enumerate(zip(row, widths)))
              for row in cells]
-    notes = [f"warning: {w}" for w in (win or {}).get("warnings", [])]
+    section = report.get("prompt_format") or {}
+    notes = ([f"format: conversational; chat template: {section['chat_template']['source']}"]
+             if section.get("chat_template") else [])
+    notes += [f"warning: {w}" for w in (win or {}).get("warnings", [])]
     return "\n".join([lines[0], "  ".join("-" * w for w in widths), *lines[1:], *notes])

@@ -7,11 +7,11 @@ import time
 import warnings
 from pathlib import Path
 
-from stackpref.eval import accuracy, report
+from stackpref.eval import accuracy, chat, report
 from stackpref.eval.config import EvalConfig
 from stackpref.eval.data import data_hash, describe_input, load_pairs
 from stackpref.eval.generate import generate_vllm, use_vllm
-from stackpref.eval.models import describe, load
+from stackpref.eval.models import describe, load, tokenizer_of
 from stackpref.eval.winrate import held_out_prompts, win_rate
 
 from stackpref.errors import OutputExistsError
@@ -67,14 +67,18 @@ def run_eval(config: EvalConfig, *, overwrite: bool = False, progress: bool = Fa
     from_train_config = [name for name in ("data", "max_length")
                          if getattr(given, name) is None and checkpoint.train_config.get(name)]
     frame = load_pairs(config.data, config.split, config.max_pairs)
+    prompt_format = chat.describe_format(frame, config.chat_template, checkpoint.train_config)
+    tokenizer, saved = tokenizer_of(checkpoint, config.trust_remote_code)
+    if prompt_format["format"] == chat.CONVERSATIONAL:
+        prompt_format["chat_template"] = chat.use_template(tokenizer, config.chat_template, checkpoint, saved)
     load_in_4bit = config.load_in_4bit
     generations = None
     if config.judge and use_vllm(config):  # vLLM first, while the GPU is still empty
         prompts, _ = held_out_prompts(frame, config.num_prompts)
         four_bit = bool(checkpoint.train_config.get("load_in_4bit")) if load_in_4bit is None else load_in_4bit
-        generations = generate_vllm(checkpoint, four_bit, prompts, config)
+        generations = generate_vllm(checkpoint, four_bit, prompts, config, tokenizer)
     loaded = load(config.checkpoint, ref=config.ref, load_in_4bit=load_in_4bit,
-                  trust_remote_code=config.trust_remote_code)
+                  trust_remote_code=config.trust_remote_code, tokenizer=tokenizer)
     with Progress(progress) as bar:
         scored = accuracy.score_pairs(loaded, frame, config, bar)
         summary = accuracy.summarize(scored, frame, config)
@@ -92,6 +96,7 @@ def run_eval(config: EvalConfig, *, overwrite: bool = False, progress: bool = Fa
                  "scored": len(scored.kept), "max_length": config.max_length,
                  "dropped_over_max_length": scored.dropped_over_length, "hash": data_hash(frame),
                  "from_train_config": from_train_config},
+        "prompt_format": prompt_format,
         "beta": scored.beta,
         "primary_scorer": primary,
         "reward_accuracy": summary,

@@ -1,8 +1,9 @@
 """Log-probabilities of responses and reward-model scores, fast and exactly as TRL computes them.
 
-Exact: pairs are tokenized the way TRL's DPOTrainer does (EOS appended to each response; prompt,
-prompt+chosen and prompt+rejected tokenized whole; the completion starts where the tokenized prompt
-stops being a prefix of both), and a response's log-prob is the sum over its tokens, so the implicit
+Exact: pairs are tokenized the way TRL's DPOTrainer does (text: EOS appended to each response; message
+lists: the chat template, the prompt with the generation prompt; prompt, prompt+chosen and
+prompt+rejected tokenized whole; the completion starts where the tokenized prompt stops being a
+prefix of both), and a response's log-prob is the sum over its tokens, so the implicit
 reward equals `DPOTrainer.evaluate()`'s.
 
 Fast: rows are sorted by length and packed into batches under a padded-token budget (little
@@ -60,11 +61,30 @@ def with_eos(texts, eos: str) -> list[str]:
     return [t if t.endswith(eos) else t + eos for t in texts]
 
 
-def tokenize(tokenizer, prompts: list[str], *columns: list[str]) -> Tokenized:
-    """TRL's DPO tokenization of prompts with one or more response columns, batched."""
-    prompt_ids = tokenizer(list(prompts))["input_ids"]
-    full = [tokenizer([p + r for p, r in zip(prompts, with_eos(column, tokenizer.eos_token))])["input_ids"]
-            for column in columns]
+def encode(tokenizer, items: list, generation_prompt: bool = False) -> list[list[int]]:
+    """TRL's `_tokenize` over a batch: text through the tokenizer (special tokens added), message lists
+    through the chat template, with the assistant's generation prompt when asked for (a prompt alone)."""
+    if not items:
+        return []
+    if isinstance(items[0], list):
+        return tokenizer.apply_chat_template(list(items), tokenize=True, return_dict=True,
+                                             add_generation_prompt=generation_prompt)["input_ids"]
+    return tokenizer(list(items))["input_ids"]
+
+
+def _joined(tokenizer, prompts: list, responses: list) -> list:
+    """prompt + response as TRL's trainers join them: EOS appended to text (the chat template ends a turn
+    itself), message lists concatenated."""
+    if responses and isinstance(responses[0], str):
+        responses = with_eos(responses, tokenizer.eos_token)
+    return [p + r for p, r in zip(prompts, responses)]
+
+
+def tokenize(tokenizer, prompts: list, *columns: list) -> Tokenized:
+    """TRL's DPO tokenization of prompts with one or more response columns, batched; prompts and
+    responses are all text or all message lists (conversational)."""
+    prompt_ids = encode(tokenizer, prompts, generation_prompt=True)
+    full = [encode(tokenizer, _joined(tokenizer, prompts, column)) for column in columns]
     split = [min(_common_prefix(p, f[i]) for f in full) for i, p in enumerate(prompt_ids)]
     return Tokenized([p[:n] for p, n in zip(prompt_ids, split)],
                      [[f[i][n:] for i, n in enumerate(split)] for f in full])
@@ -136,10 +156,9 @@ def _label_logps(logits: torch.Tensor, labels: torch.Tensor, scale, softcap) -> 
     return logits.log_softmax(-1).gather(-1, labels[:, None]).squeeze(-1)
 
 
-def reward_tokens(tokenizer, prompts: list[str], responses: list[str]) -> list[list[int]]:
-    """TRL's RewardTrainer tokenization: prompt + response + EOS, tokenized whole."""
-    texts = [p + r for p, r in zip(prompts, with_eos(responses, tokenizer.eos_token))]
-    return tokenizer(texts)["input_ids"]
+def reward_tokens(tokenizer, prompts: list, responses: list) -> list[list[int]]:
+    """TRL's RewardTrainer tokenization: prompt + response (+ EOS for text), tokenized whole."""
+    return encode(tokenizer, _joined(tokenizer, prompts, responses))
 
 
 @torch.inference_mode()

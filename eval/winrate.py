@@ -6,6 +6,7 @@ from pathlib import Path
 
 import polars as pl
 from stackpref.eval import metrics
+from stackpref.eval.chat import is_chat, prompt_key, response_text, use_template
 from stackpref.eval.config import EvalConfig
 from stackpref.eval.generate import generate
 from stackpref.eval.judges import LLMJudge, implicit_reward_judge, reward_model_judge
@@ -15,16 +16,16 @@ from stackpref.eval.report import GENERATIONS
 from stackpref.errors import ConfigError, InputError
 
 
-def held_out_prompts(frame: pl.DataFrame, limit: int) -> tuple[list[str], list[str]]:
-    """Up to `limit` distinct prompts in data order, each with its best chosen answer (highest
-    chosen_pm_score when the data has it) as the default baseline."""
+def held_out_prompts(frame: pl.DataFrame, limit: int) -> tuple[list, list[str]]:
+    """Up to `limit` distinct prompts in data order (text or message lists), each with its best chosen
+    answer's text (highest chosen_pm_score when the data has it) as the default baseline."""
     rank = ["chosen_pm_score"] if "chosen_pm_score" in frame.columns else []
     ordered = frame.with_row_index("_row").sort([*rank, "_row"], descending=[True] * len(rank) + [False])
     best = ordered.unique("prompt", keep="first", maintain_order=True).sort("_row").head(limit)
-    return best["prompt"].to_list(), best["chosen"].to_list()
+    return best["prompt"].to_list(), [response_text(c) for c in best["chosen"].to_list()]
 
 
-def make_judge(config: EvalConfig, loaded: Loaded, beta: float, progress):
+def make_judge(config: EvalConfig, loaded: Loaded, beta: float, progress, chat: bool = False):
     if config.judge == "llm":
         return LLMJudge(config.judge_url, config.judge_model, config.judge_workers)
     if config.judge == "implicit":
@@ -37,26 +38,32 @@ def make_judge(config: EvalConfig, loaded: Loaded, beta: float, progress):
     if judge_model.checkpoint.kind != REWARD:
         raise ConfigError(f"--judge {config.judge}: not a reward model (sequence classification); use a reward "
                           "model folder, 'implicit' or 'llm'")
+    if chat:  # the reward model reads the conversation through its own chat template, as it was trained
+        use_template(judge_model.tokenizer, None, judge_model.checkpoint, judge_model.tokenizer_saved)
     return reward_model_judge(judge_model, config.batch_tokens, progress)
 
 
-def baseline_responses(config: EvalConfig, prompts: list[str], chosen: list[str], progress) -> tuple[list[str], str]:
-    """The held-out chosen answers, an earlier eval run's generations, or another checkpoint's."""
+def baseline_responses(config: EvalConfig, prompts: list, chosen: list[str], progress) -> tuple[list[str], str]:
+    """The held-out chosen answers, an earlier eval run's generations, or another checkpoint's (its own
+    chat template for message lists, or --chat-template), as text."""
     if config.baseline == "chosen":
         return chosen, "held-out chosen answers"
     folder = Path(config.baseline)
     if (folder / GENERATIONS).is_file():
-        rows = {row["prompt"]: row["model"] for row in map(json.loads, (folder / GENERATIONS).open(encoding="utf-8"))}
-        missing = sum(p not in rows for p in prompts)
+        rows = {prompt_key(row["prompt"]): row["model"]
+                for row in map(json.loads, (folder / GENERATIONS).open(encoding="utf-8"))}
+        missing = sum(prompt_key(p) not in rows for p in prompts)
         if missing:
             raise InputError(f"--baseline {folder}: its {GENERATIONS} lacks {missing} of these {len(prompts)} prompts; "
                              "run both evals on the same data and --num-prompts")
-        return [rows[p] for p in prompts], f"generations of the eval run {folder}"
+        return [rows[prompt_key(p)] for p in prompts], f"generations of the eval run {folder}"
     from stackpref.eval.models import load
 
     other = load(config.baseline, trust_remote_code=config.trust_remote_code)
     if other.checkpoint.kind == REWARD:
         raise ConfigError(f"--baseline {config.baseline}: a reward model cannot generate")
+    if is_chat(prompts):
+        use_template(other.tokenizer, config.chat_template, other.checkpoint, other.tokenizer_saved)
     return generate(other, prompts, config, progress), f"generations of {config.baseline}"
 
 
@@ -71,7 +78,7 @@ def win_rate(loaded: Loaded, frame: pl.DataFrame, config: EvalConfig, beta: floa
         used["reason"] = f"the data has only {len(prompts)} distinct prompts"
     responses = generations if generations is not None else generate(loaded, prompts, config, progress)
     baseline, baseline_name = baseline_responses(config, prompts, chosen, progress)
-    judge = make_judge(config, loaded, beta, progress)
+    judge = make_judge(config, loaded, beta, progress, is_chat(prompts))
     progress.step(f"judging {len(prompts)} comparisons in both orders")
     first = judge.verdicts(prompts, responses, baseline)  # the model's response shown first
     second = 1 - judge.verdicts(prompts, baseline, responses)  # shown second, turned to the model's side
