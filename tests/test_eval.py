@@ -18,6 +18,7 @@ from stackpref.eval import accuracy, metrics, models, winrate
 from stackpref.eval.config import EvalConfig
 from stackpref.eval.data import load_pairs
 from stackpref.training import train
+from trl_reference import assert_equal_to_trl, eval_and_trl, with_swapped
 
 from stackpref.cli import cli
 from stackpref.progress import Progress
@@ -160,39 +161,8 @@ def test_ref_base_and_over_length_pairs_dropped_with_a_count(full_run, easy_buil
 def test_implicit_reward_equals_trl_dpo_trainer_evaluate(dpo_run, easy_build, tmp_path):
     """The same checkpoint and pairs through DPOTrainer.evaluate() (reference: a frozen copy of the SFT
     adapter, as in training) and through eval, full precision fp32: equal within 1e-4."""
-    from datasets import Dataset
-    from peft import PeftModel, set_peft_model_state_dict
-    from safetensors.torch import load_file
-    from stackpref.training.model import load_base, load_tokenizer
-    from trl import DPOConfig, DPOTrainer
-
-    held_out = load_pairs(str(easy_build))
-    swapped = held_out.head(15).rename({"chosen": "rejected", "rejected": "chosen"}).select(held_out.columns)
-    frame = pl.concat([held_out, swapped])  # so the accuracy is not just 1.0
-    config = EvalConfig(checkpoint=str(dpo_run), data=str(easy_build), load_in_4bit=False, ref_cache=False,
-                        batch_tokens=2048)
-    loaded = models.load(config.checkpoint, load_in_4bit=False)
-    with Progress(False) as bar:
-        ours = accuracy.summarize(accuracy.score_pairs(loaded, frame, config, bar), frame, config)["implicit_reward"]
-
-    sft = dpo_run.parent / "sft"
-    tokenizer = load_tokenizer(str(sft))
-    policy = PeftModel.from_pretrained(load_base(str(sft / "tiny-base"), tokenizer, load_in_4bit=False), str(sft),
-                                       is_trainable=True)
-    pairs = Dataset.from_polars(frame.select("prompt", "chosen", "rejected"))
-    # One eval batch: TRL averages per-batch means, which equals the mean over pairs only for equal batches.
-    args = DPOConfig(output_dir=str(tmp_path), per_device_eval_batch_size=len(pairs), beta=0.1, max_length=None,
-                     bf16=False, use_cpu=True, report_to=[])
-    trainer = DPOTrainer(model=policy, args=args, train_dataset=pairs, processing_class=tokenizer)
-    loaded_keys = set_peft_model_state_dict(trainer.model, load_file(dpo_run / "adapter_model.safetensors"),
-                                            adapter_name="default")
-    assert not loaded_keys.unexpected_keys
-    theirs = trainer.evaluate(pairs)
-
-    assert ours["overall"]["ties"] == 0  # TRL counts a tie as wrong, RewardBench as half: none here
-    assert 0.6 < ours["overall"]["accuracy"] < 0.9
-    assert abs(ours["overall"]["accuracy"] - theirs["eval_rewards/accuracies"]) < 1e-4
-    assert abs(ours["overall"]["mean_margin"] - theirs["eval_rewards/margins"]) < 1e-4
+    ours, theirs, _, _ = eval_and_trl(dpo_run, easy_build, with_swapped(load_pairs(str(easy_build))), tmp_path)
+    assert_equal_to_trl(ours, theirs)
 
 
 def test_reward_model_scores_equal_a_direct_forward_pass(easy_build, tmp_path):

@@ -11,18 +11,18 @@ import pytest
 import torch
 from click.testing import CliRunner
 from conftest import SHARED_SITES, run_build
-from stackpref.eval import accuracy, chat, models, scoring
+from stackpref.eval import chat, models, scoring
 from stackpref.eval.compare import compare
 from stackpref.eval.config import EvalConfig
 from stackpref.eval.data import load_pairs
 from stackpref.eval.generate import generate_hf
 from stackpref.eval.report import markdown as markdown_of
 from stackpref.training import train
+from trl_reference import assert_equal_to_trl, eval_and_trl, with_swapped
 
 import stackpref
 from stackpref.cli import cli
 from stackpref.errors import InputError
-from stackpref.progress import Progress
 
 pytestmark = pytest.mark.slow
 
@@ -74,53 +74,19 @@ def chat_dpo(chat_build, tmp_path_factory):
         torch.set_num_threads(threads)
 
 
-def _with_swapped(frame: pl.DataFrame, rows: int = 15) -> pl.DataFrame:
-    """The pairs plus `rows` of them with chosen and rejected swapped, so the accuracy is not just 1.0."""
-    swapped = frame.head(rows).rename({"chosen": "rejected", "rejected": "chosen"}).select(frame.columns)
-    return pl.concat([frame, swapped])
-
-
 def test_implicit_reward_equals_trl_dpo_trainer_evaluate(chat_dpo, chat_build, tmp_path):
     """The same checkpoint and message-list pairs through DPOTrainer.evaluate() (reference: a frozen copy
     of the SFT adapter, as in training) and through eval, fp32: the same token ids, accuracy and mean
     margin within 1e-4."""
-    from datasets import Dataset
-    from peft import PeftModel, set_peft_model_state_dict
-    from safetensors.torch import load_file
-    from stackpref.training.model import load_base, load_tokenizer
-    from trl import DPOConfig, DPOTrainer
-
-    frame = _with_swapped(load_pairs(str(chat_build)))
+    frame = with_swapped(load_pairs(str(chat_build)))
     assert chat.data_format(frame) == chat.CONVERSATIONAL
-    config = EvalConfig(checkpoint=str(chat_dpo), data=str(chat_build), load_in_4bit=False, ref_cache=False,
-                        batch_tokens=2048)
-    loaded = models.load(config.checkpoint, load_in_4bit=False)
-    with Progress(False) as bar:
-        ours = accuracy.summarize(accuracy.score_pairs(loaded, frame, config, bar), frame, config)["implicit_reward"]
-
-    sft = chat_dpo.parent / "sft"
-    tokenizer = load_tokenizer(str(sft))
-    policy = PeftModel.from_pretrained(load_base(str(sft / "tiny-base"), tokenizer, load_in_4bit=False), str(sft),
-                                       is_trainable=True)
-    pairs = Dataset.from_list(frame.select("prompt", "chosen", "rejected").to_dicts())
-    # One eval batch: TRL averages per-batch means, which equals the mean over pairs only for equal batches.
-    args = DPOConfig(output_dir=str(tmp_path), per_device_eval_batch_size=len(pairs), beta=0.1, max_length=None,
-                     bf16=False, use_cpu=True, report_to=[])
-    trainer = DPOTrainer(model=policy, args=args, train_dataset=pairs, eval_dataset=pairs, processing_class=tokenizer)
+    ours, theirs, loaded, trainer = eval_and_trl(chat_dpo, chat_build, frame, tmp_path)
     tokenized = scoring.tokenize(loaded.tokenizer, *(frame[c].to_list() for c in ("prompt", "chosen", "rejected")))
     theirs_ids = trainer.eval_dataset
     assert tokenized.prompts == theirs_ids["prompt_ids"]
     assert tokenized.responses == [theirs_ids["chosen_ids"], theirs_ids["rejected_ids"]]
     assert loaded.tokenizer.eos_token_id in tokenized.responses[0][0]  # the template ends the assistant turn
-    loaded_keys = set_peft_model_state_dict(trainer.model, load_file(chat_dpo / "adapter_model.safetensors"),
-                                            adapter_name="default")
-    assert not loaded_keys.unexpected_keys
-    theirs = trainer.evaluate()
-
-    assert ours["overall"]["ties"] == 0  # TRL counts a tie as wrong, RewardBench as half: none here
-    assert 0.6 < ours["overall"]["accuracy"] < 0.9
-    assert abs(ours["overall"]["accuracy"] - theirs["eval_rewards/accuracies"]) < 1e-4
-    assert abs(ours["overall"]["mean_margin"] - theirs["eval_rewards/margins"]) < 1e-4
+    assert_equal_to_trl(ours, theirs)
 
 
 def test_report_names_the_format_and_the_template_training_used(chat_dpo, chat_build, tmp_path):
