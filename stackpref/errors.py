@@ -1,5 +1,12 @@
 """One exception family; the CLI maps each class to its exit code in one place (cli.main)."""
 
+import re
+
+
+def one_line(text: str) -> str:
+    """A message (a library's may span lines) as the single line stackpref shows."""
+    return re.sub(r"\s*\n\s*", " ", text).strip()
+
 
 class StackprefError(Exception):
     """Base of every error stackpref raises on purpose; the message is shown as-is."""

@@ -161,7 +161,7 @@ def resolve(stage: str, recipe: str | None = None, **overrides) -> TrainConfig:
     wrong_stage = sorted(k for k in values if stage not in FIELDS[k].metadata["stages"])
     if wrong_stage:
         raise ConfigError(f"{', '.join(wrong_stage)}: not an option of train {stage}")
-    for name in ("data", "output", "sft"):  # saved configs name folders absolutely, to be rerun from anywhere
+    for name in ("data", "output", "sft", "chat_template"):  # saved configs name paths absolutely, to rerun anywhere
         if values.get(name) and (name != "data" or Path(values[name]).exists()):
             values[name] = str(Path(values[name]).expanduser().resolve())
     try:

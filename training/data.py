@@ -30,19 +30,21 @@ def load_split(data: str, config: str, split: str, limit: int | None = None):
     return rows
 
 
-def build_option(data: str, name: str):
-    """An option the build ran with (its manifest), when `data` is a build folder (local or at a URI);
-    None for a Hub repo: e.g. max_length (the token budget it filtered with)."""
+def _manifest(data: str) -> dict:
+    """The manifest of a build folder (local or at a URI); {} for a Hub repo."""
     folder = BuildFolder(data)
-    return folder.manifest["config"].get(name) if folder.has(MANIFEST) else None
+    return folder.manifest if folder.has(MANIFEST) else {}
+
+
+def build_option(data: str, name: str):
+    """An option the build ran with, e.g. max_length (the token budget it filtered with); None for a Hub repo."""
+    return _manifest(data).get("config", {}).get(name)
 
 
 def built_chat_template(data: str) -> str | None:
     """The chat template a conversational build counted its lengths with (its manifest keeps it whole),
     or None (a standard build, a build by characters, a Hub repo)."""
-    folder = BuildFolder(data)
-    recorded = folder.manifest.get("chat_template") if folder.has(MANIFEST) else None
-    return recorded["text"] if recorded else None
+    return (_manifest(data).get("chat_template") or {}).get("text")
 
 
 def conversational(rows) -> bool:
@@ -53,11 +55,11 @@ def conversational(rows) -> bool:
 def token_lengths(rows, tokenizer, responses: tuple[str, ...]) -> list[int]:
     """Tokens of prompt + the longest response, tokenized the way TRL will: prompt, response and EOS as
     one string, or (conversational) the chat template applied to the prompt and response turns."""
-    longest = [0] * len(rows)
+    longest, chats = [0] * len(rows), conversational(rows)
     for column in responses:
-        if conversational(rows):
-            chats = [p + r for p, r in zip(rows["prompt"], rows[column])]
-            encoded = tokenizer.apply_chat_template(chats, tokenize=True, return_dict=True)["input_ids"]
+        if chats:
+            turns = [p + r for p, r in zip(rows["prompt"], rows[column])]
+            encoded = tokenizer.apply_chat_template(turns, tokenize=True, return_dict=True)["input_ids"]
         else:
             texts = [p + r + tokenizer.eos_token for p, r in zip(rows["prompt"], rows[column])]
             encoded = tokenizer(texts, add_special_tokens=True)["input_ids"]

@@ -36,12 +36,12 @@ def prepare_output(config: train_config.TrainConfig, resume: bool) -> Path:
     (they would find it no longer empty)."""
     from accelerate import PartialState
 
-    out = Path(config.output)
-    with PartialState().main_process_first():
+    out, state = Path(config.output), PartialState()
+    with state.main_process_first():
         if resume:
             if not any((out / "checkpoints").glob("checkpoint-*")):
                 raise InputError(f"--resume: {out}/checkpoints holds no checkpoint to continue from")
-        elif PartialState().is_main_process and out.exists() and any(out.iterdir()):
+        elif state.is_main_process and out.exists() and any(out.iterdir()):
             raise OutputExistsError(f"{out} exists and is not empty: pass --resume to continue that run, "
                                     "or choose another --output")
         out.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,6 @@ room for the build (an estimate from the inputs' size); during it, an I/O error 
 file is one line naming the file (`writing`), not a worker's traceback."""
 
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import polars as pl
 
-from stackpref.errors import ConfigError, StackprefError
+from stackpref.errors import ConfigError, StackprefError, one_line
 from stackpref.output import storage
 
 # Room a build needs, as a multiple of its inputs' text (Source.text_bytes): the spill files of
@@ -135,10 +134,6 @@ def text_bytes(sources: Iterable) -> int:
     return total
 
 
-def _one_line(text: str) -> str:
-    return re.sub(r"\s*\n\s*", " ", text).strip()
-
-
 @contextmanager
 def writing(location: str, what: str = "write") -> Iterator[None]:
     """An I/O error while reading or writing a spill or output file becomes one line naming the file
@@ -147,6 +142,6 @@ def writing(location: str, what: str = "write") -> Iterator[None]:
     try:
         yield
     except OSError as exc:
-        raise StackprefError(f"{location}: cannot {what} ({_one_line(_reason(exc))}); nothing was written") from None
+        raise StackprefError(f"{location}: cannot {what} ({one_line(_reason(exc))}); nothing was written") from None
     except pl.exceptions.ComputeError as exc:  # polars reports a failed write (ENOSPC) as a ComputeError
-        raise StackprefError(f"{location}: cannot {what} ({_one_line(str(exc))}); nothing was written") from None
+        raise StackprefError(f"{location}: cannot {what} ({one_line(str(exc))}); nothing was written") from None

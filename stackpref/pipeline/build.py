@@ -13,7 +13,6 @@ Then the leakage check, manifest and card are made from the written files.
 import itertools
 import json
 import os
-import re
 import shutil
 import socket
 import sys
@@ -30,7 +29,7 @@ import pyarrow as pa
 from stackpref import processes
 from stackpref.config import BuildConfig
 from stackpref.engines import Engine, default_workers, open_engine
-from stackpref.errors import InputError, StackprefError
+from stackpref.errors import InputError, StackprefError, one_line
 from stackpref.output import card, manifest, preflight, storage
 from stackpref.output.bias import pair_bias
 from stackpref.output.folder import written_keys
@@ -231,17 +230,13 @@ def _unreadable(source: Source) -> str | None:
         if piece is not None:
             piece.read()
     except InputError as error:
-        return _one_line(error)
+        return one_line(str(error))
     except OSError as error:
-        return f"{source.location}: cannot read ({_one_line(error)})"
+        return f"{source.location}: cannot read ({one_line(str(error))})"
     finally:
         if hasattr(pieces, "close"):
             pieces.close()  # a .7z member's decompressing thread stops here
     return None
-
-
-def _one_line(error: BaseException) -> str:
-    return re.sub(r"\s*\n\s*", " ", str(error)).strip()
 
 
 def _nothing_left(skipped: list[tuple[Source, str]]) -> InputError:
@@ -314,9 +309,7 @@ class _ReadKeys:
             return
         if result["kind"] == "votes":
             self.vote_counts.update({**result["counts"], "partials": result["partials"]})
-            low, high = result["posts"]
-            if low is not None:
-                self.vote_posts = [min([low, *self.vote_posts[:1]]), max([high, *self.vote_posts[1:]])]
+            self.vote_posts = _span([*self.vote_posts, *(end for end in result["posts"] if end is not None)])
             return
         self.read += result["rows"]
         self.text_bytes += result["text_bytes"]
@@ -340,12 +333,16 @@ class _ReadKeys:
         self.link_counts.update(other.link_counts)
         self.votes.extend(other.votes)
         self.vote_counts.update(other.vote_counts)
-        ends = [*self.vote_posts, *other.vote_posts]
-        self.vote_posts = [min(ends), max(ends)] if ends else []
+        self.vote_posts = _span([*self.vote_posts, *other.vote_posts])
         self.vote_days.update(other.vote_days)
         self.skipped.update(other.skipped)
         self.read += other.read
         self.text_bytes += other.text_bytes
+
+
+def _span(ends: list[int]) -> list[int]:
+    """[least, greatest] of some post ids ([] for none)."""
+    return [min(ends), max(ends)] if ends else []
 
 
 def _read(sources: list[Source], spill: str, config: BuildConfig, engine: Engine, funnel: Funnel,
@@ -394,7 +391,7 @@ def _read(sources: list[Source], spill: str, config: BuildConfig, engine: Engine
             if config.on_bad_input != "skip":
                 raise
             pending.close()
-            left_out[index] = _one_line(error)
+            left_out[index] = one_line(str(error))
             _discard(spill, index)
             bar.step(f"skipped {storage.name(source.location)}: {left_out[index]}")
             continue

@@ -110,10 +110,8 @@ class LengthMeter:
         return self._count(texts, special=prompt)
 
     def measure_responses(self, prompts: list[str], responses: list[str], prompt_lengths: list[int]) -> list[int]:
-        """Lengths of `responses` after their prompts (of `prompt_lengths`, from `measure`): alone, or
-        (chat format) what the assistant turn adds to the rendered prompt."""
-        if self.chat is None or self.backend is None:
-            return self.measure(responses, prompt=False)
+        """Chat format: lengths of `responses` as what each assistant turn adds to its rendered prompt (of
+        `prompt_lengths`, from `measure`)."""
         whole = [self.chat.render([*self.chat.prompt(p), {"role": "assistant", "content": r}], add_generation_prompt=False)
                  for p, r in zip(prompts, responses)]
         return [n - m for n, m in zip(self._count(whole, special=False), prompt_lengths)]

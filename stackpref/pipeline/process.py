@@ -16,6 +16,7 @@ from stackpref.output.preflight import writing
 from stackpref.output.writer import write_table
 from stackpref.pipeline.funnel import Funnel
 from stackpref.pipeline.meter import LengthMeter
+from stackpref.pipeline.read import read_spill
 from stackpref.pipeline.runner import Step, run_steps
 from stackpref.schema import ANSWER, QUESTION, ROUTED_POSTS, output_schemas
 from stackpref.splits import FILE_SPLITS
@@ -54,12 +55,7 @@ def length_meter(spec: tuple | None) -> LengthMeter:
 
 def _read(folder: str, kind: str) -> pl.DataFrame | None:
     files = storage.files(folder, prefix=f"{kind}-", suffix=".parquet")
-    return pl.concat([_read_spill(f) for f in files], how="vertical_relaxed") if files else None
-
-
-def _read_spill(path: str) -> pl.DataFrame:
-    with writing(path, "read"):
-        return storage.read_frame(path)
+    return pl.concat([read_spill(f) for f in files], how="vertical_relaxed") if files else None
 
 
 def _questions_and_answers(posts: pl.DataFrame | None, given: pl.DataFrame | None):

@@ -97,6 +97,12 @@ def spill_votes(partials: pa.Table, counts: dict, path: str) -> dict:
             "posts": (pc.min(ids).as_py(), pc.max(ids).as_py()), "last_day": pc.max(days).as_py()}
 
 
+def read_spill(path: str) -> pl.DataFrame:
+    """A spill file back as a frame; an I/O error is one line naming it (see preflight.writing)."""
+    with writing(path, "read"):
+        return storage.read_frame(path)
+
+
 @dataclass(frozen=True)
 class SpillTask:
     """Read one piece of a source and spill it to `path` (a piece of duplicate links comes back

@@ -11,18 +11,14 @@ import pyarrow.parquet as pq
 from stackpref.output import storage
 from stackpref.output.preflight import writing
 from stackpref.pipeline.plan import is_current
-from stackpref.pipeline.read import SPILL_COMPRESSION, VOTES_ROW_GROUP
+from stackpref.pipeline.read import SPILL_COMPRESSION, VOTES_ROW_GROUP, read_spill
 from stackpref.schema import ANSWER, QUESTION
+from stackpref.sources.votes import day_number
 
 
 @lru_cache(maxsize=2)
 def _route_table(path: str) -> pl.DataFrame:
-    return _read_spill(path)
-
-
-def _read_spill(path: str) -> pl.DataFrame:
-    with writing(path, "read"):
-        return storage.read_frame(path)
+    return read_spill(path)
 
 
 @dataclass(frozen=True)
@@ -47,7 +43,7 @@ class RouteTask:
 
 def route_shard(kind: str, paths: list[str], route_path: str, newest: dict[str, str], out_dir: str,
                 index: str | None = None, voted: frozenset[str] = frozenset()) -> dict:
-    frame = pl.concat([_read_spill(path) for path in paths], how="vertical_relaxed")
+    frame = pl.concat([read_spill(path) for path in paths], how="vertical_relaxed")
     frame = frame.filter(is_current(newest))
     key = (
         pl.when(pl.col("post_type") == QUESTION).then(pl.col("post_id")).otherwise(pl.col("parent_id"))
@@ -65,17 +61,12 @@ def route_shard(kind: str, paths: list[str], route_path: str, newest: dict[str, 
     if index is not None:
         answers = frame.filter((pl.col("post_type") == ANSWER) & pl.col("bucket").is_not_null()
                                & pl.col("source").is_in(list(voted)))
-        where = answers.select("site", "post_id", "bucket", "score", day=_day(pl.col("creation_date"))).sort("post_id")
+        where = answers.select("site", "post_id", "bucket", "score", day=day_number(pl.col("creation_date"))).sort("post_id")
         location = storage.join(index, name)
         with writing(location):
             storage.write_parquet(where.to_arrow(), location, compression=SPILL_COMPRESSION,
                                   row_group_size=VOTES_ROW_GROUP)
     return {"orphan_answer": orphans}
-
-
-def _day(date: pl.Expr) -> pl.Expr:
-    """A dump date (2018-03-12T15:40:02.123) as days since 1970-01-01, the unit of the votes' days."""
-    return date.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False).cast(pl.Int32)
 
 
 def _post_range(location: str, low: int | None, high: int | None) -> pl.DataFrame:

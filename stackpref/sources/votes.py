@@ -32,6 +32,12 @@ PARTIALS = pa.schema([("post_id", pa.int64()), ("day", pa.int32()), ("up", pa.in
 FEED_BYTES = 1 << 20  # fed to the parser at a time: libxml2 refuses one buffer over 10 MB without huge_tree
 
 
+def day_number(date: pl.Expr) -> pl.Expr:
+    """A dump date (2018-03-12T15:40:02.123) as days since 1970-01-01, the unit of every vote and answer
+    day; null where unreadable."""
+    return date.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False).cast(pl.Int32)
+
+
 def _slices(fragment: bytes):
     return (fragment[at : at + FEED_BYTES] for at in range(0, len(fragment), FEED_BYTES))
 
@@ -67,7 +73,7 @@ def parse_votes(fragment: bytes, first_line: int | Callable[[], int], label: str
                          schema={"post_id": pl.String, "date": pl.String, "up": pl.Boolean})
     votes = votes.select(
         pl.col("post_id").cast(pl.Int64, strict=False),
-        day=pl.col("date").str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False).cast(pl.Int32), up="up",
+        day=day_number(pl.col("date")), up="up",
     )
     readable = votes.filter(pl.col("post_id").is_not_null() & pl.col("day").is_not_null())
     partials = readable.group_by("post_id", "day").agg(

@@ -23,13 +23,16 @@ def filter_long_answers(bucket: Bucket, context: Context) -> tuple[Bucket, Count
     fits: tokenizing is the costliest step of a build, and most sft answers are never written.
     Answers never measured stay (with no length) and are never written."""
     meter, answers = context.meter, bucket.answers
-    prompts = bucket.questions.select("site", "question_id", "prompt", "prompt_length")
+    prompts = bucket.questions.select("site", "question_id", "prompt")
 
     def measure(frame: pl.DataFrame) -> pl.DataFrame:
-        prompt = frame.select("site", "question_id").join(prompts, on=["site", "question_id"], how="left",
-                                                          maintain_order="left")
-        lengths = meter.measure_responses(prompt["prompt"].to_list(), frame["response"].to_list(),
-                                          prompt["prompt_length"].to_list())
+        if meter.chat is None:  # a response counts alone
+            lengths = meter.measure(frame["response"].to_list(), prompt=False)
+        else:  # what the assistant turn adds to its rendered prompt
+            prompt = frame.select("site", "question_id").join(prompts, on=["site", "question_id"], how="left",
+                                                              maintain_order="left")["prompt"]
+            lengths = meter.measure_responses(prompt.to_list(), frame["response"].to_list(),
+                                              frame["prompt_length"].to_list())
         return frame.with_columns(response_length=pl.Series(lengths, dtype=pl.Int64))
 
     fits = pl.col("prompt_length") + pl.col("response_length") + meter.eos_tokens <= context.max_length
