@@ -66,21 +66,27 @@ def _with_ci(value, ci) -> str:
     return "-" if value is None else f"{value:.1%} [{ci[0]:.1%}, {ci[1]:.1%}]"
 
 
-def _outcomes(run: str | Path, scorer: str) -> dict[int, float] | None:
-    """Each scored pair's outcome under `scorer`, by its row in the data; None when not recorded."""
+def _pair_scores(run: str | Path) -> dict | None:
+    """A run's pair_scores.npz (each scored pair's row in the data and its scores), or None."""
     path = Path(run) / PAIR_SCORES
     if not path.is_file():
         return None
     with np.load(path) as saved:
-        if scorer not in saved:
-            return None
-        values = saved[scorer]
-        return dict(zip(saved["kept"].tolist(), stats.outcomes(values[:, 0], values[:, 1]).tolist()))
+        return dict(saved)
 
 
-def paired_difference(run_a, run_b, scorer: str, samples: int, seed: int) -> tuple[float, float, float, int] | None:
+def _outcomes(saved: dict | None, scorer: str) -> dict[int, float] | None:
+    """Each scored pair's outcome under `scorer`, by its row in the data; None when not recorded."""
+    if saved is None or scorer not in saved:
+        return None
+    values = saved[scorer]
+    return dict(zip(saved["kept"].tolist(), stats.outcomes(values[:, 0], values[:, 1]).tolist()))
+
+
+def paired_difference(scores_a: dict | None, scores_b: dict | None, scorer: str, samples: int,
+                      seed: int) -> tuple[float, float, float, int] | None:
     """(B - A accuracy, low, high, n) over the pairs both runs scored; None without both runs' pair scores."""
-    a, b = _outcomes(run_a, scorer), _outcomes(run_b, scorer)
+    a, b = _outcomes(scores_a, scorer), _outcomes(scores_b, scorer)
     if a is None or b is None:
         return None
     shared = sorted(a.keys() & b.keys())
@@ -96,6 +102,7 @@ def compare(run_a: str | Path, run_b: str | Path) -> str:
     problems = mismatches(a, b)
     paired = a["data"]["hash"] == b["data"]["hash"]
     samples, seed = a["config"]["bootstrap"], a["config"]["seed"]
+    scores_a, scores_b = (_pair_scores(run_a), _pair_scores(run_b)) if paired else (None, None)
     lines = [f"# `{label_a}` (A) vs `{label_b}` (B)", ""]
     if problems:
         lines += [f"**Not the same quantity: {'; '.join(problems)}.**", ""]
@@ -105,7 +112,7 @@ def compare(run_a: str | Path, run_b: str | Path) -> str:
     for scorer in dict.fromkeys([*a["reward_accuracy"], *b["reward_accuracy"]]):
         oa = (a["reward_accuracy"].get(scorer) or {}).get("overall") or {}
         ob = (b["reward_accuracy"].get(scorer) or {}).get("overall") or {}
-        diff = paired_difference(run_a, run_b, scorer, samples, seed) if paired and oa and ob else None
+        diff = paired_difference(scores_a, scores_b, scorer, samples, seed) if paired and oa and ob else None
         delta = (f"{diff[0] * 100:+.1f} pts [{diff[1] * 100:+.1f}, {diff[2] * 100:+.1f}], n={diff[3]}" if diff
                  else "not paired: different pairs" if oa and ob else "-")
         lines.append(f"| {scorer} | {_with_ci(oa.get('accuracy'), oa.get('accuracy_ci'))} | "

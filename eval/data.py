@@ -8,13 +8,13 @@ gzip-compressed (`.jsonl.gz`, `.json.gz`, as hh-rlhf publishes them).
 """
 
 import gzip
-import json
 import os
 import posixpath
 
 import polars as pl
 import pyarrow as pa
 import xxhash
+from stackpref.eval.chat import prompt_key
 
 from stackpref.errors import InputError
 from stackpref.output import storage
@@ -24,9 +24,9 @@ TEXT = ("prompt", "chosen", "rejected")
 _REPO_ID = r"^[A-Za-z0-9][\w.-]*/[\w.-]+$"
 
 
-def describe_input(data: str, split: str) -> str:
-    """What was read, as the report names it: a file is taken whole, so it has no split."""
-    return f"file `{data}`" if storage.kind(data) == "file" else f"`{data}` split `{split}`"
+def describe_input(data: str, split: str | None) -> str:
+    """What was read, as the report names it (`split` None: a file, taken whole)."""
+    return f"file `{data}`" if split is None else f"`{data}` split `{split}`"
 
 
 def load_pairs(data: str, split: str = "test", limit: int | None = None) -> pl.DataFrame:
@@ -139,7 +139,7 @@ def data_hash(frame: pl.DataFrame) -> str:
     digest = xxhash.xxh3_128()
     for prompt, chosen, rejected in frame.select(TEXT).iter_rows():
         for value in (prompt, chosen, rejected):
-            text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
+            text = prompt_key(value)
             encoded = text.encode("utf-8")
             digest.update(len(encoded).to_bytes(8, "little"))
             digest.update(encoded)

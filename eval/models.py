@@ -110,7 +110,11 @@ class Loaded:
     tokenizer: object
     reference: Reference | None
     load_in_4bit: bool
-    tokenizer_saved: bool = False  # the tokenizer (and its chat template) is the one saved in the checkpoint folder
+
+    @property
+    def tokenizer_saved(self) -> bool:
+        """Whether the tokenizer (and its chat template) is the one saved in the checkpoint folder."""
+        return _has_tokenizer(self.checkpoint)
 
     @contextlib.contextmanager
     def policy(self):
@@ -157,21 +161,20 @@ def load(path: str, *, ref: str | None = None, load_in_4bit: bool | None = None,
     checkpoint = describe(path)
     if load_in_4bit is None:
         load_in_4bit = bool(checkpoint.train_config.get("load_in_4bit", False))
-    saved = _has_tokenizer(checkpoint)
     if tokenizer is None:
         tokenizer, _ = tokenizer_of(checkpoint, trust_remote_code)
     if checkpoint.kind == REWARD:
         if ref:
             raise ConfigError(f"--ref {ref}: a reward model ({path}) scores pairs itself and takes no reference")
         model = _load_reward_model(path, tokenizer, load_in_4bit, trust_remote_code)
-        return Loaded(checkpoint, model, tokenizer, None, load_in_4bit, saved)
+        return Loaded(checkpoint, model, tokenizer, None, load_in_4bit)
     if checkpoint.kind == CAUSAL:
         if ref == "base":
             raise ConfigError(f"--ref base: {path} is a merged model, with no adapter to switch off; pass the "
                               "reference model or adapter folder")
         model = _load_causal(path, tokenizer, load_in_4bit, trust_remote_code)
         reference = _separate_reference(ref, tokenizer, load_in_4bit, trust_remote_code) if ref else None
-        return Loaded(checkpoint, model, tokenizer, reference, load_in_4bit, saved)
+        return Loaded(checkpoint, model, tokenizer, reference, load_in_4bit)
 
     from peft import PeftModel
 
@@ -193,7 +196,7 @@ def load(path: str, *, ref: str | None = None, load_in_4bit: bool | None = None,
                               _reference_id("adapter", checkpoint.base, ref, load_in_4bit))
     else:
         reference = _separate_reference(ref, tokenizer, load_in_4bit, trust_remote_code)
-    return Loaded(checkpoint, model, tokenizer, reference, load_in_4bit, saved)
+    return Loaded(checkpoint, model, tokenizer, reference, load_in_4bit)
 
 
 def _same_model(a: str | None, b: str | None) -> bool:

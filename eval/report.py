@@ -27,18 +27,17 @@ def versions() -> dict:
     return package_versions(_VERSIONED)
 
 
-def write(report: dict, out: Path, margins, comparisons: list[dict] | None = None, kept=None,
-          scores: dict | None = None) -> list[Path]:
+def write(report: dict, out: Path, scores: dict, kept, comparisons: list[dict] | None = None) -> list[Path]:
     """report.json, the plots that have something to show, report.md (which links them), with a win rate
     generations.jsonl (every comparison with both verdicts), and pair_scores.npz (each scored pair's row
     in the data and its scores, for `--compare`'s paired bootstrap); returns what was written."""
     out.mkdir(parents=True, exist_ok=True)
     (out / REPORT_JSON).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     written = [out / REPORT_JSON]
-    if scores is not None:
-        np.savez(out / PAIR_SCORES, kept=np.asarray(kept, dtype=np.int64), **scores)
-        written.append(out / PAIR_SCORES)
+    np.savez(out / PAIR_SCORES, kept=np.asarray(kept, dtype=np.int64), **scores)
+    written.append(out / PAIR_SCORES)
     primary = report["primary_scorer"]
+    margins = scores[primary][:, 0] - scores[primary][:, 1]
     plotted = [plots.accuracy_by_margin(report["reward_accuracy"][primary], primary, out / plots.ACCURACY_PLOT),
                plots.margin_histogram(margins, primary, out / plots.MARGIN_PLOT)]
     if report["win_rate"]:

@@ -86,13 +86,14 @@ def run_eval(config: EvalConfig, *, overwrite: bool = False, progress: bool = Fa
                             if config.judge else (None, None))
     scoring_seconds = sum(scored.seconds.values())
     primary = scored.primary
+    split = None if storage.kind(config.data) == "file" else config.split  # a file is taken whole
     built = {
         "format": report.FORMAT,
         "checkpoint": {"path": config.checkpoint, "kind": checkpoint.kind, "stage": checkpoint.stage,
                        "base": checkpoint.base, "load_in_4bit": loaded.load_in_4bit},
         "reference": scored.reference,
-        "data": {"source": config.data, "input": describe_input(config.data, config.split),
-                 "split": None if storage.kind(config.data) == "file" else config.split, "pairs": frame.height,
+        "data": {"source": config.data, "input": describe_input(config.data, split), "split": split,
+                 "pairs": frame.height,
                  "scored": len(scored.kept), "max_length": config.max_length,
                  "dropped_over_max_length": scored.dropped_over_length, "hash": data_hash(frame),
                  "from_train_config": from_train_config},
@@ -106,6 +107,5 @@ def run_eval(config: EvalConfig, *, overwrite: bool = False, progress: bool = Fa
         "config": config.to_dict(),
         "versions": report.versions(),
     }
-    values = scored.scores[primary]
-    report.write(built, out, values[:, 0] - values[:, 1], comparisons, scored.kept, scored.scores)
+    report.write(built, out, scored.scores, scored.kept, comparisons)
     return out

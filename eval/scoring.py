@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import xxhash
+from stackpref.eval.chat import is_chat
 
 
 @dataclass
@@ -66,7 +67,7 @@ def encode(tokenizer, items: list, generation_prompt: bool = False) -> list[list
     through the chat template, with the assistant's generation prompt when asked for (a prompt alone)."""
     if not items:
         return []
-    if isinstance(items[0], list):
+    if is_chat(items):
         return tokenizer.apply_chat_template(list(items), tokenize=True, return_dict=True,
                                              add_generation_prompt=generation_prompt)["input_ids"]
     return tokenizer(list(items))["input_ids"]
@@ -75,7 +76,7 @@ def encode(tokenizer, items: list, generation_prompt: bool = False) -> list[list
 def _joined(tokenizer, prompts: list, responses: list) -> list:
     """prompt + response as TRL's trainers join them: EOS appended to text (the chat template ends a turn
     itself), message lists concatenated."""
-    if responses and isinstance(responses[0], str):
+    if not is_chat(responses):
         responses = with_eos(responses, tokenizer.eos_token)
     return [p + r for p, r in zip(prompts, responses)]
 
