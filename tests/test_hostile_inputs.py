@@ -140,7 +140,10 @@ def _packed(tmp_path: Path, posts: Path) -> Path:
 @pytest.mark.parametrize("repeated", ["question", "answer"])
 def test_dump_duplicate_post_id_in_two_pieces(tmp_path, monkeypatch, packed, repeated):
     """A post in two pieces of one dump (each piece is checked on its own) is refused with both lines."""
+    from stackpref.pipeline import unique_ids
+
     monkeypatch.setattr(posts_module, "FRAGMENT_BYTES", 2048)  # a dozen pieces
+    monkeypatch.setattr(unique_ids, "READBACK_ROWS", 7)  # their ids read back in a dozen ranges
     rows = _many_posts()
     again = dump_row(Id="1", **{**QUESTION, "Title": "A second question 1"}) if repeated == "question" else \
         dump_row(Id="2", **{**ANSWER, "ParentId": "4", "Body": "<p>A second answer 2.</p>"})
@@ -159,6 +162,7 @@ def test_dump_out_of_order_but_unique_builds_as_sorted(tmp_path, monkeypatch):
     read_back = []
     overlapping = unique_ids.overlapping
     monkeypatch.setattr(unique_ids, "overlapping", lambda spans: read_back.append(overlapping(spans)) or read_back[-1])
+    monkeypatch.setattr(unique_ids, "READBACK_ROWS", 7)
     rows = _many_posts()
     blocks = [rows[at:at + 3] for at in range(0, len(rows), 3)]  # a question and its answers
     shuffled = [row for block in blocks[::2] + blocks[1::2] for row in block]  # every piece spans most ids

@@ -2,11 +2,14 @@
 
 Each piece refuses a post Id it holds twice (sources/posts_xml.parse_rows); a post in two pieces
 of one source would be paired twice and written under two questions. Each piece reports the span
-of its post ids, and pieces whose spans do not overlap cannot share an id: every real dump lists
-its posts by Id, so the spans alone prove it, at no cost. Only the pieces whose spans overlap (a
-dump whose rows were shuffled or concatenated) have their (site, post id) columns read back.
+of its post ids, and pieces whose spans do not overlap cannot share an id: a dump that lists its
+posts by Id (most do) is proven by the spans alone, at no cost. The pieces whose spans overlap
+have their (site, post id) columns read back, one id range at a time, so memory stays bounded
+whatever the order: not every real dump is sorted (datascience.meta's 2024 dump lists a stretch of
+its posts in descending order, and with 64 KB pieces every one of its pieces overlaps another).
 """
 
+import math
 import re
 from collections.abc import Callable, Iterable, Iterator
 
@@ -14,6 +17,8 @@ import polars as pl
 
 from stackpref.errors import InputError
 from stackpref.output import storage
+
+READBACK_ROWS = 5_000_000  # (site, post id) rows held at once when the spans of pieces overlap
 
 
 def overlapping(spans: list[tuple[int, int, str]]) -> list[str]:
@@ -33,18 +38,36 @@ def check_unique_ids(spans: list[tuple[int, int, str]], label: str,
     """Refuse a source whose pieces share a (site, post id), naming the id and, when the source's
     bytes can be read again (`chunks()`, called only then), the lines it is on."""
     files = overlapping(spans)
-    if not files:
+    post_id = next((found for found in map(_repeated_id, _id_ranges(spans, files)) if found is not None), None)
+    if post_id is None:
         return
-    ids = pl.concat([storage.read_frame(path, ["site", "post_id"]) for path in files])
-    twice = ids.filter(pl.struct("site", "post_id").is_duplicated()).sort("post_id").head(1)
-    if twice.is_empty():
-        return
-    post_id = twice["post_id"][0]
     again = chunks()
     lines = _lines_with_id(again, post_id) if again is not None else []
     where = f"lines {lines[0]:,} and {lines[1]:,}" if len(lines) >= 2 else "two places"
     raise InputError(f"{label}: duplicate post Id {post_id} at {where} (a dump holds each post once; is this two "
                      "dumps joined?)")
+
+
+def _id_ranges(spans: list[tuple[int, int, str]], files: list[str]) -> Iterator[tuple[list[str], int, int]]:
+    """(files, low, high): the ids of `files` cut into ranges [low, high) of about READBACK_ROWS rows."""
+    if not files:
+        return
+    chosen = set(files)
+    low = min(span[0] for span in spans if span[2] in chosen)
+    high = max(span[1] for span in spans if span[2] in chosen) + 1
+    parts = max(1, math.ceil(sum(storage.parquet_rows(path) for path in files) / READBACK_ROWS))
+    width = math.ceil((high - low) / parts)
+    for start in range(low, high, width):
+        yield files, start, min(start + width, high)
+
+
+def _repeated_id(part: tuple[list[str], int, int]) -> int | None:
+    """The least post id held twice (by one site) among those in [low, high) of the files, or None."""
+    files, low, high = part
+    ids = pl.concat([storage.read_frame(path, ["site", "post_id"]).filter(pl.col("post_id").is_between(low, high - 1))
+                     .with_columns(pl.col("site").cast(pl.Categorical)) for path in files])
+    twice = ids.filter(pl.struct("site", "post_id").is_duplicated())
+    return None if twice.is_empty() else twice["post_id"].min()
 
 
 def _lines_with_id(chunks: Iterable[bytes], post_id: int) -> list[int]:
